@@ -1,0 +1,557 @@
+//! Every rule of the contract about outside input, each in one place.
+//!
+//! Errors come out in FastAPI's validation shape (`type`, `loc`, `msg`,
+//! `input`, `ctx`) so clients of the original service read them unchanged.
+
+use serde::Serialize;
+use serde_json::{Map, Value, json};
+use sha2::{Digest, Sha256};
+
+use crate::spec::{Backoff, RetryPolicy, Simulate, Submission, TaskKind, TaskSpec};
+
+/// Largest request body accepted, in bytes; one more is a 413.
+pub const MAX_BODY_BYTES: usize = 65_536;
+
+/// One entry of a 422's `detail` list.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct FieldError {
+    #[serde(rename = "type")]
+    pub kind: &'static str,
+    pub loc: Vec<Value>,
+    pub msg: String,
+    pub input: Value,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ctx: Option<Value>,
+}
+
+impl FieldError {
+    fn new(kind: &'static str, loc: &Loc<'_>, msg: impl Into<String>, input: &Value) -> Self {
+        FieldError {
+            kind,
+            loc: loc.path(),
+            msg: msg.into(),
+            input: input.clone(),
+            ctx: None,
+        }
+    }
+
+    fn with_ctx(mut self, ctx: Value) -> Self {
+        self.ctx = Some(ctx);
+        self
+    }
+}
+
+/// A location in the request, e.g. `["body", "simulate", "delay_ms"]`.
+#[derive(Clone, Copy)]
+struct Loc<'a> {
+    parent: Option<&'a Loc<'a>>,
+    part: &'a str,
+}
+
+impl<'a> Loc<'a> {
+    fn root(part: &'a str) -> Self {
+        Loc { parent: None, part }
+    }
+
+    fn child(&'a self, part: &'a str) -> Loc<'a> {
+        Loc {
+            parent: Some(self),
+            part,
+        }
+    }
+
+    fn path(self) -> Vec<Value> {
+        let mut parts = match self.parent {
+            Some(parent) => parent.path(),
+            None => Vec::new(),
+        };
+        parts.push(Value::from(self.part));
+        parts
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Transport-level rules
+
+/// Whether a submit route accepts a body of this `content-type`: missing or
+/// empty, `application/json` or `application/<name>+json`, any case,
+/// parameters allowed. Anything else is a 415.
+pub fn content_type_accepted(content_type: Option<&[u8]>) -> bool {
+    let Some(raw) = content_type else { return true };
+    let Ok(text) = std::str::from_utf8(raw) else {
+        return false;
+    };
+    let essence = text.split(';').next().unwrap_or("").trim();
+    if essence.is_empty() {
+        return text.trim().is_empty();
+    }
+    let essence = essence.to_ascii_lowercase();
+    let Some(subtype) = essence.strip_prefix("application/") else {
+        return false;
+    };
+    subtype == "json"
+        || subtype
+            .strip_suffix("+json")
+            .is_some_and(|name| !name.is_empty() && name.bytes().all(is_token_byte))
+}
+
+fn is_token_byte(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b"!#$&-^_.+".contains(&b)
+}
+
+/// The `Idempotency-Key` header: 1 to 255 visible ASCII characters.
+pub fn idempotency_key(raw: &[u8]) -> Result<&str, Vec<FieldError>> {
+    if (1..=255).contains(&raw.len()) && raw.iter().all(|b| (0x21..=0x7e).contains(b)) {
+        // Visible ASCII is valid UTF-8.
+        if let Ok(key) = std::str::from_utf8(raw) {
+            return Ok(key);
+        }
+    }
+    let input = Value::from(String::from_utf8_lossy(raw).into_owned());
+    Err(vec![
+        FieldError::new(
+            "value_error",
+            &Loc::root("header").child("idempotency-key"),
+            "Value error, Idempotency-Key must be 1 to 255 visible ASCII characters",
+            &input,
+        )
+        .with_ctx(json!({"error": {}})),
+    ])
+}
+
+// ---------------------------------------------------------------------------
+// Submit bodies
+
+/// Turns a submit body into a [`Submission`], or into every error it holds,
+/// in field order. `body` is what the client sent, at most
+/// [`MAX_BODY_BYTES`] (the shell enforces the size first).
+pub fn submission(kind: TaskKind, body: &[u8]) -> Result<Submission, Vec<FieldError>> {
+    let value = parse_body(body)?;
+    let root = Loc::root("body");
+    let Value::Object(obj) = value else {
+        return Err(vec![FieldError::new(
+            "model_attributes_type",
+            &root,
+            "Input should be a valid dictionary or object to extract fields from",
+            &value,
+        )]);
+    };
+    let mut errors = Vec::new();
+    let spec = match kind {
+        TaskKind::Notification => {
+            let email = required(&obj, &root, "email", &mut errors, |v, loc| {
+                one(email(v, loc))
+            });
+            let message = required(&obj, &root, "message", &mut errors, |v, loc| {
+                one(string(v, loc, 0, 10_000))
+            });
+            email
+                .zip(message)
+                .map(|(email, message)| TaskSpec::Notification { email, message })
+        }
+        TaskKind::Report => {
+            let name = required(&obj, &root, "name", &mut errors, |v, loc| {
+                one(string(v, loc, 1, 200))
+            });
+            let details = optional(&obj, &root, "details", &mut errors, |v, loc| {
+                one(object(v, loc))
+            });
+            name.zip(details).map(|(name, details)| TaskSpec::Report {
+                name,
+                details: details.unwrap_or_default(),
+            })
+        }
+        TaskKind::File => required(&obj, &root, "content", &mut errors, |v, loc| {
+            one(object(v, loc))
+        })
+        .map(|content| TaskSpec::File { content }),
+    };
+    let simulate = optional(&obj, &root, "simulate", &mut errors, |v, loc| {
+        simulate(kind, v, loc)
+    });
+    let policy = optional(&obj, &root, "retry_policy", &mut errors, retry_policy);
+    match (spec, simulate, policy) {
+        (Some(spec), Some(simulate), Some(policy)) if errors.is_empty() => Ok(Submission {
+            spec,
+            simulate: simulate.unwrap_or(Simulate {
+                delay_ms: kind.default_delay_ms(),
+                fail_attempts: 0,
+            }),
+            policy: policy.unwrap_or_default(),
+        }),
+        _ => Err(errors),
+    }
+}
+
+/// What makes two submits "the same request" for `Idempotency-Key`: the
+/// route's task type and the body as a parsed JSON value, so spacing and key
+/// order do not matter but an extra field or an explicit `null` does.
+/// `None` when the body is not JSON (such a body is refused anyway).
+pub fn fingerprint(kind: TaskKind, body: &[u8]) -> Option<[u8; 32]> {
+    let value: Value = serde_json::from_slice(body).ok()?;
+    let mut hasher = Sha256::new();
+    hasher.update(kind.as_str().as_bytes());
+    hasher.update([0]);
+    canonical(&value, &mut hasher);
+    Some(hasher.finalize().into())
+}
+
+/// Feeds a value to the hasher with object keys sorted, so that key order
+/// (kept by the parser, for output files) does not change the fingerprint.
+fn canonical(value: &Value, hasher: &mut Sha256) {
+    match value {
+        Value::Object(map) => {
+            let mut entries: Vec<_> = map.iter().collect();
+            entries.sort_unstable_by(|a, b| a.0.cmp(b.0));
+            hasher.update(b"{");
+            for (key, item) in entries {
+                // Keys are written as JSON strings, so no key can pose as a
+                // separator.
+                hasher.update(Value::from(key.as_str()).to_string().as_bytes());
+                hasher.update(b":");
+                canonical(item, hasher);
+                hasher.update(b",");
+            }
+            hasher.update(b"}");
+        }
+        Value::Array(items) => {
+            hasher.update(b"[");
+            for item in items {
+                canonical(item, hasher);
+                hasher.update(b",");
+            }
+            hasher.update(b"]");
+        }
+        scalar => hasher.update(scalar.to_string().as_bytes()),
+    }
+}
+
+fn parse_body(body: &[u8]) -> Result<Value, Vec<FieldError>> {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Err(vec![FieldError::new(
+            "missing",
+            &Loc::root("body"),
+            "Field required",
+            &Value::Null,
+        )]);
+    }
+    match serde_json::from_slice::<Value>(body) {
+        // FastAPI treats a JSON `null` body as no body at all.
+        Ok(Value::Null) => Err(vec![FieldError::new(
+            "missing",
+            &Loc::root("body"),
+            "Field required",
+            &Value::Null,
+        )]),
+        Ok(value) => Ok(value),
+        Err(err) => {
+            let offset = byte_offset(body, err.line(), err.column());
+            let reason = err.to_string();
+            // serde_json appends " at line L column C"; the offset says it.
+            let reason = reason.split(" at line ").next().unwrap_or(&reason);
+            Err(vec![FieldError {
+                kind: "json_invalid",
+                loc: vec![Value::from("body"), Value::from(offset)],
+                msg: "JSON decode error".into(),
+                input: json!({}),
+                ctx: Some(json!({ "error": reason })),
+            }])
+        }
+    }
+}
+
+/// Converts serde_json's 1-based line and column into a byte offset.
+fn byte_offset(body: &[u8], line: usize, column: usize) -> usize {
+    let line_start: usize = body
+        .split_inclusive(|&b| b == b'\n')
+        .take(line.saturating_sub(1))
+        .map(<[u8]>::len)
+        .sum();
+    (line_start + column.saturating_sub(1)).min(body.len())
+}
+
+/// Lifts a one-error check into the many-error form nested objects use.
+fn one<T>(result: Result<T, FieldError>) -> Result<T, Vec<FieldError>> {
+    result.map_err(|e| vec![e])
+}
+
+fn required<'v, T>(
+    obj: &'v Map<String, Value>,
+    parent: &Loc<'_>,
+    name: &str,
+    errors: &mut Vec<FieldError>,
+    check: impl FnOnce(&'v Value, &Loc<'_>) -> Result<T, Vec<FieldError>>,
+) -> Option<T> {
+    let loc = parent.child(name);
+    match obj.get(name) {
+        None => {
+            errors.push(FieldError::new(
+                "missing",
+                &loc,
+                "Field required",
+                &Value::Object(obj.clone()),
+            ));
+            None
+        }
+        Some(value) => check(value, &loc).map_err(|e| errors.extend(e)).ok(),
+    }
+}
+
+/// An optional field: absent and `null` both give `Some(None)`; an invalid
+/// value gives `None` and records the error.
+fn optional<'v, T>(
+    obj: &'v Map<String, Value>,
+    parent: &Loc<'_>,
+    name: &str,
+    errors: &mut Vec<FieldError>,
+    check: impl FnOnce(&'v Value, &Loc<'_>) -> Result<T, Vec<FieldError>>,
+) -> Option<Option<T>> {
+    match obj.get(name) {
+        None | Some(Value::Null) => Some(None),
+        Some(value) => match check(value, &parent.child(name)) {
+            Ok(v) => Some(Some(v)),
+            Err(e) => {
+                errors.extend(e);
+                None
+            }
+        },
+    }
+}
+
+fn string(value: &Value, loc: &Loc<'_>, min: usize, max: usize) -> Result<String, FieldError> {
+    let Value::String(text) = value else {
+        return Err(FieldError::new(
+            "string_type",
+            loc,
+            "Input should be a valid string",
+            value,
+        ));
+    };
+    let chars = text.chars().count();
+    if chars < min {
+        let plural = if min == 1 { "" } else { "s" };
+        return Err(FieldError::new(
+            "string_too_short",
+            loc,
+            format!("String should have at least {min} character{plural}"),
+            value,
+        )
+        .with_ctx(json!({ "min_length": min })));
+    }
+    if chars > max {
+        return Err(FieldError::new(
+            "string_too_long",
+            loc,
+            format!("String should have at most {max} characters"),
+            value,
+        )
+        .with_ctx(json!({ "max_length": max })));
+    }
+    Ok(text.clone())
+}
+
+fn object(value: &Value, loc: &Loc<'_>) -> Result<Map<String, Value>, FieldError> {
+    match value {
+        Value::Object(map) => Ok(map.clone()),
+        _ => Err(FieldError::new(
+            "dict_type",
+            loc,
+            "Input should be a valid dictionary",
+            value,
+        )),
+    }
+}
+
+fn email(value: &Value, loc: &Loc<'_>) -> Result<String, FieldError> {
+    let Value::String(text) = value else {
+        return Err(FieldError::new(
+            "string_type",
+            loc,
+            "Input should be a valid string",
+            value,
+        ));
+    };
+    match mailbox_problem(text) {
+        None => Ok(text.clone()),
+        Some(reason) => Err(FieldError::new(
+            "value_error",
+            loc,
+            format!("value is not a valid email address: {reason}"),
+            value,
+        )
+        .with_ctx(json!({ "reason": reason }))),
+    }
+}
+
+/// Why `text` is not a mailbox as the contract defines one, or `None`.
+fn mailbox_problem(text: &str) -> Option<&'static str> {
+    const ATEXT_SPECIALS: &[u8] = b"!#$%&'*+/=?^_`{|}~-";
+    if text.chars().count() > 254 {
+        return Some("The email address is too long (at most 254 characters).");
+    }
+    let Some((local, domain)) = text.rsplit_once('@') else {
+        return Some("An email address must have an @-sign.");
+    };
+    if local.is_empty() {
+        return Some("There must be something before the @-sign.");
+    }
+    if local.chars().count() > 64 {
+        return Some("The part before the @-sign is too long (at most 64 characters).");
+    }
+    let atom_ok = |atom: &str| {
+        !atom.is_empty()
+            && atom
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || ATEXT_SPECIALS.contains(&b))
+    };
+    if !local.split('.').all(atom_ok) {
+        return Some("The part before the @-sign is not a valid dot-atom.");
+    }
+    if domain.is_empty() {
+        return Some("There must be something after the @-sign.");
+    }
+    let label_ok = |label: &str| {
+        !label.is_empty()
+            && label
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-')
+    };
+    if !domain.split('.').all(label_ok) {
+        return Some(
+            "The part after the @-sign must be dot-separated labels of letters, digits and hyphens.",
+        );
+    }
+    None
+}
+
+/// A JSON integer (not `5.0`, not `"5"`, not `true`) in `min..=max`.
+fn integer(value: &Value, loc: &Loc<'_>, min: u64, max: u64) -> Result<u64, FieldError> {
+    let Value::Number(number) = value else {
+        return Err(int_type(value, loc));
+    };
+    if let Some(n) = number.as_u64() {
+        if n < min {
+            return Err(too_small(value, loc, min));
+        }
+        if n > max {
+            return Err(FieldError::new(
+                "less_than_equal",
+                loc,
+                format!("Input should be less than or equal to {max}"),
+                value,
+            )
+            .with_ctx(json!({ "le": max })));
+        }
+        return Ok(n);
+    }
+    if number.is_i64() {
+        return Err(too_small(value, loc, min));
+    }
+    Err(int_type(value, loc))
+}
+
+fn int_type(value: &Value, loc: &Loc<'_>) -> FieldError {
+    FieldError::new("int_type", loc, "Input should be a valid integer", value)
+}
+
+fn too_small(value: &Value, loc: &Loc<'_>, min: u64) -> FieldError {
+    FieldError::new(
+        "greater_than_equal",
+        loc,
+        format!("Input should be greater than or equal to {min}"),
+        value,
+    )
+    .with_ctx(json!({ "ge": min }))
+}
+
+/// The object behind a nested knob (`simulate`, `retry_policy`).
+fn nested<'v>(
+    value: &'v Value,
+    loc: &Loc<'_>,
+    class_name: &str,
+) -> Result<&'v Map<String, Value>, Vec<FieldError>> {
+    let Value::Object(map) = value else {
+        return Err(vec![
+            FieldError::new(
+                "model_type",
+                loc,
+                format!("Input should be a valid dictionary or instance of {class_name}"),
+                value,
+            )
+            .with_ctx(json!({ "class_name": class_name })),
+        ]);
+    };
+    Ok(map)
+}
+
+/// Unknown fields inside a knob are refused: a typo there must not pass
+/// silently as a default.
+fn extras(map: &Map<String, Value>, loc: &Loc<'_>, known: &[&str], errors: &mut Vec<FieldError>) {
+    for (key, value) in map {
+        if !known.contains(&key.as_str()) {
+            errors.push(FieldError::new(
+                "extra_forbidden",
+                &loc.child(key),
+                "Extra inputs are not permitted",
+                value,
+            ));
+        }
+    }
+}
+
+fn simulate(kind: TaskKind, value: &Value, loc: &Loc<'_>) -> Result<Simulate, Vec<FieldError>> {
+    const KNOWN: &[&str] = &["delay_ms", "fail_attempts"];
+    let map = nested(value, loc, "Simulate")?;
+    let mut errors = Vec::new();
+    let delay = optional(map, loc, "delay_ms", &mut errors, |v, l| {
+        one(integer(v, l, 0, 60_000))
+    });
+    let fails = optional(map, loc, "fail_attempts", &mut errors, |v, l| {
+        one(integer(v, l, 0, 10))
+    });
+    extras(map, loc, KNOWN, &mut errors);
+    match (delay, fails) {
+        (Some(delay), Some(fails)) if errors.is_empty() => Ok(Simulate {
+            delay_ms: delay.unwrap_or(kind.default_delay_ms()),
+            fail_attempts: fails.unwrap_or(0) as u32,
+        }),
+        _ => Err(errors),
+    }
+}
+
+fn retry_policy(value: &Value, loc: &Loc<'_>) -> Result<RetryPolicy, Vec<FieldError>> {
+    const KNOWN: &[&str] = &["max_attempts", "backoff_ms", "backoff"];
+    let map = nested(value, loc, "RetryPolicy")?;
+    let mut errors = Vec::new();
+    let max = optional(map, loc, "max_attempts", &mut errors, |v, l| {
+        one(integer(v, l, 1, 10))
+    });
+    let wait = optional(map, loc, "backoff_ms", &mut errors, |v, l| {
+        one(integer(v, l, 0, 600_000))
+    });
+    let shape = optional(map, loc, "backoff", &mut errors, |v, l| one(backoff(v, l)));
+    extras(map, loc, KNOWN, &mut errors);
+    let defaults = RetryPolicy::default();
+    match (max, wait, shape) {
+        (Some(max), Some(wait), Some(shape)) if errors.is_empty() => Ok(RetryPolicy {
+            max_attempts: max.map_or(defaults.max_attempts, |n| n as u32),
+            backoff_ms: wait.unwrap_or(defaults.backoff_ms),
+            backoff: shape.unwrap_or(defaults.backoff),
+        }),
+        _ => Err(errors),
+    }
+}
+
+fn backoff(value: &Value, loc: &Loc<'_>) -> Result<Backoff, FieldError> {
+    match value.as_str() {
+        Some("exponential") => Ok(Backoff::Exponential),
+        Some("fixed") => Ok(Backoff::Fixed),
+        _ => Err(FieldError::new(
+            "literal_error",
+            loc,
+            "Input should be 'exponential' or 'fixed'",
+            value,
+        )
+        .with_ctx(json!({ "expected": "'exponential' or 'fixed'" }))),
+    }
+}

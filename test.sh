@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# Runs every check and test of the project. Works on a fresh machine with
+# only Rust (rustup) installed: whatever else it needs, it installs first.
+set -euo pipefail
+cd "$(dirname "$0")"
+
+step() { printf '\n==> %s\n' "$*"; }
+started=$SECONDS
+
+step "Rust toolchain and wasm targets (rust-toolchain.toml)"
+# `rustup show` installs the pinned toolchain with the targets it lists.
+rustup show active-toolchain
+for target in wasm32-wasip2 wasm32-unknown-unknown; do
+  rustup target list --installed | grep -qx "$target" || rustup target add "$target"
+done
+
+step "Formatting (cargo fmt --check)"
+cargo fmt --all --check
+
+step "Lints (cargo clippy, warnings are errors)"
+cargo clippy --workspace --all-targets -- -D warnings
+
+step "The engine builds for both wasm targets"
+cargo build -p bgtasks-core --target wasm32-wasip2
+cargo build -p bgtasks-core --target wasm32-unknown-unknown
+
+step "Tests"
+cargo test --workspace
+
+printf '\nAll checks passed in %ss.\n' "$((SECONDS - started))"
