@@ -66,24 +66,10 @@ impl Engine {
         idempotency_key: Option<&[u8]>,
         id_bytes: [u8; 16],
     ) -> Result<Submitted, Problem> {
-        if body.len() > validate::MAX_BODY_BYTES {
-            return Err(Problem::TooLarge);
-        }
-        let key = idempotency_key.map(validate::idempotency_key).transpose();
-        let submission = validate::submission(kind, body);
-        let (key, submission) = match (key, submission) {
-            (Ok(key), Ok(submission)) => (key, submission),
-            (key, submission) => {
-                let mut errors = key.err().unwrap_or_default();
-                errors.extend(submission.err().unwrap_or_default());
-                return Err(Problem::Invalid(errors));
-            }
+        let accepted = validate::submit(kind, body, idempotency_key)?;
+        let Some((key, fingerprint)) = accepted.idempotency else {
+            return Ok(self.submit_valid(now, accepted.submission, id_bytes));
         };
-        let Some(key) = key else {
-            return Ok(self.submit_valid(now, submission, id_bytes));
-        };
-        // A body that validated is JSON, so it has a fingerprint.
-        let fingerprint = validate::fingerprint(kind, body).unwrap_or_default();
         if let Some(record) = self.idempotency.get(key) {
             return if record.fingerprint == fingerprint {
                 Ok(Submitted {
@@ -94,6 +80,7 @@ impl Engine {
                 Err(Problem::IdempotencyConflict)
             };
         }
+        let submission = accepted.submission;
         let submitted = self.submit_valid(now, submission, id_bytes);
         let record = IdempotencyRecord {
             fingerprint,

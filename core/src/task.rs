@@ -221,7 +221,7 @@ impl Task {
                 if *due > now {
                     return Err(TransitionError::NotDue(*due));
                 }
-                self.attempts += 1;
+                self.attempts = self.attempts.saturating_add(1);
             }
             Phase::Running {
                 lease, started_at, ..
@@ -287,7 +287,8 @@ impl Task {
                 (AttemptOutcome::Success, None)
             }
             WorkOutcome::Failure(error) => {
-                let failed_in_budget = self.attempts - self.budget_base;
+                // Records come from a store: never trust them not to underflow.
+                let failed_in_budget = self.attempts.saturating_sub(self.budget_base);
                 self.phase = if failed_in_budget < self.policy.max_attempts {
                     let wait = self
                         .policy
@@ -321,7 +322,7 @@ impl Task {
         if !matches!(self.phase, Phase::Failed { .. }) {
             return Err(TransitionError::NotFailed);
         }
-        self.retries += 1;
+        self.retries = self.retries.saturating_add(1);
         self.budget_base = self.attempts;
         self.phase = Phase::Queued { due: now };
         self.touch(now);
@@ -350,6 +351,6 @@ impl Task {
 
     fn touch(&mut self, now: Millis) {
         self.updated_at = now;
-        self.version += 1;
+        self.version = self.version.wrapping_add(1);
     }
 }

@@ -120,6 +120,44 @@ pub fn idempotency_key(raw: &[u8]) -> Result<&str, Vec<FieldError>> {
 }
 
 // ---------------------------------------------------------------------------
+// Submit requests
+
+/// A submit request that passed every check.
+#[derive(Debug)]
+pub struct AcceptedSubmit<'a> {
+    pub submission: Submission,
+    /// The `Idempotency-Key` and the request's fingerprint, when a key was
+    /// sent.
+    pub idempotency: Option<(&'a str, [u8; 32])>,
+}
+
+/// Checks a whole submit request in the contract's order: size first (413),
+/// then the header and body together (one 422 listing every error). The
+/// content type (415) is the shell's to check first, from its headers.
+pub fn submit<'a>(
+    kind: TaskKind,
+    body: &[u8],
+    idempotency_key: Option<&'a [u8]>,
+) -> Result<AcceptedSubmit<'a>, crate::Problem> {
+    if body.len() > MAX_BODY_BYTES {
+        return Err(crate::Problem::TooLarge);
+    }
+    let key = idempotency_key.map(self::idempotency_key).transpose();
+    match (key, submission(kind, body)) {
+        (Ok(key), Ok(submission)) => Ok(AcceptedSubmit {
+            submission,
+            // A body that validated is JSON, so it has a fingerprint.
+            idempotency: key.map(|k| (k, fingerprint(kind, body).unwrap_or_default())),
+        }),
+        (key, submission) => {
+            let mut errors = key.err().unwrap_or_default();
+            errors.extend(submission.err().unwrap_or_default());
+            Err(crate::Problem::Invalid(errors))
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------
 // Submit bodies
 
 /// Turns a submit body into a [`Submission`], or into every error it holds,
