@@ -1,0 +1,582 @@
+//! The host: instances as Spin's HTTP trigger runs them, and its HTTP server.
+//!
+//! Spin 4.1 hands `wasi:http@0.3` requests to
+//! `wasmtime_wasi_http::handler::ProxyHandler` (spinframework/spin:
+//! crates/trigger-http/src/wasip3.rs); so does this host, with the same
+//! reuse policy (16 concurrent, 128 in all, 1 s idle), so instance sharing,
+//! background work and traps behave as they do under `spin up`.
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use http_body_util::combinators::UnsyncBoxBody;
+use http_body_util::{BodyExt, Full};
+use hyper::body::Body;
+use tokio::sync::Notify;
+use tokio_util::sync::{CancellationToken, WaitForCancellationFutureOwned};
+use wasmtime::component::{Linker, ResourceTable};
+use wasmtime::{Store, StoreContextMut};
+use wasmtime_wasi::{WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
+use wasmtime_wasi_http::WasiHttpCtx;
+use wasmtime_wasi_http::handler::{
+    ErrorCode, HandlerState, Instance, Proxy, ProxyHandler, ShouldAccept, ViewFn, WorkerExpiration,
+    WorkerState, WorkerStatus,
+};
+use wasmtime_wasi_http::p3::bindings::ServicePre;
+use wasmtime_wasi_http::p3::bindings::http::types::ErrorCode as P3ErrorCode;
+use wasmtime_wasi_http::p3::{self, WasiHttpCtxView, WasiHttpHooks, WasiHttpView};
+
+use crate::bindings::{self, KvCtx};
+use crate::kv::{Flaws, Kv, KvHandle, KvShared};
+use crate::{Faults, engine, load_component};
+
+/// Spin's `--max-instance-concurrent-reuse-count` default for wasip3.
+const MAX_CONCURRENT: usize = 16;
+/// Spin's `--max-instance-reuse-count` default for wasip3.
+const MAX_REUSE: usize = 128;
+/// Spin's `--idle-instance-timeout` default.
+const IDLE_TIMEOUT: Duration = Duration::from_secs(1);
+/// hyper's (and so Spin's) limit on request headers; more gives 431.
+const MAX_HEADERS: usize = 100;
+
+/// How to start a [`Host`]: the component and the platform it runs on.
+#[derive(Clone, Debug)]
+pub struct HostConfig {
+    wasm: PathBuf,
+    kv: Kv,
+    flaws: Flaws,
+    max_concurrent: usize,
+    max_reuse: usize,
+    idle_timeout: Duration,
+}
+
+impl HostConfig {
+    /// Runs the component at `wasm` (see [`crate::build_component`]) on an
+    /// in-memory store with Spin's default flaws and instance limits.
+    pub fn new(wasm: impl Into<PathBuf>) -> Self {
+        HostConfig {
+            wasm: wasm.into(),
+            kv: Kv::Memory,
+            flaws: Flaws::default(),
+            max_concurrent: MAX_CONCURRENT,
+            max_reuse: MAX_REUSE,
+            idle_timeout: IDLE_TIMEOUT,
+        }
+    }
+
+    /// The key-value backend of the `default` store.
+    pub fn kv(mut self, kv: Kv) -> Self {
+        self.kv = kv;
+        self
+    }
+
+    /// The backend flaws to reproduce.
+    pub fn flaws(mut self, flaws: Flaws) -> Self {
+        self.flaws = flaws;
+        self
+    }
+
+    /// Instance reuse limits (`--max-instance-concurrent-reuse-count`,
+    /// `--max-instance-reuse-count`); Spin's defaults are 16 and 128.
+    pub fn instance_limits(mut self, concurrent: usize, total: usize) -> Self {
+        self.max_concurrent = concurrent.max(1);
+        self.max_reuse = total.max(1);
+        self
+    }
+
+    /// How long an idle instance lives (`--idle-instance-timeout`, 1 s).
+    pub fn idle_timeout(mut self, timeout: Duration) -> Self {
+        self.idle_timeout = timeout;
+        self
+    }
+}
+
+/// A running host: an HTTP server on `127.0.0.1`, a key-value store, and
+/// component instances, as one `spin up` process has.
+///
+/// Dropping it stops it like [`Host::kill`], without waiting.
+pub struct Host {
+    handler: ProxyHandler<Handler>,
+    addr: SocketAddr,
+    shared: Arc<Shared>,
+    server: tokio::task::JoinHandle<()>,
+}
+
+/// State that outlives any one instance.
+struct Shared {
+    kv: KvHandle,
+    faults: Faults,
+    /// Cancelled by `kill`: stops the server and every instance.
+    cancel: CancellationToken,
+    instances_started: AtomicU64,
+    live_instances: AtomicUsize,
+    instance_dropped: Notify,
+}
+
+impl Host {
+    /// Compiles (or loads from cache) the component, links it, and starts
+    /// serving. Fails, naming the import, if the component imports anything
+    /// the host does not provide.
+    pub async fn start(config: HostConfig) -> anyhow::Result<Host> {
+        let component = load_component(&config.wasm)?;
+        let mut linker = Linker::<Ctx>::new(engine());
+        // Rust's std imports WASI 0.2; spin-sdk 7 imports WASI 0.3.
+        wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
+        wasmtime_wasi::p3::add_to_linker(&mut linker)?;
+        p3::add_to_linker(&mut linker)?;
+        bindings::add_to_linker(&mut linker, |ctx: &mut Ctx| &mut ctx.kv)?;
+        // Instantiating ahead resolves every import now, so a missing one
+        // fails here with its name rather than on the first request.
+        let pre = ServicePre::new(linker.instantiate_pre(&component)?)?;
+
+        let faults = Faults::default();
+        let shared = Arc::new(Shared {
+            kv: Arc::new(KvShared::new(
+                config.kv.clone(),
+                config.flaws.clone(),
+                faults.clone(),
+            )),
+            faults,
+            cancel: CancellationToken::new(),
+            instances_started: AtomicU64::new(0),
+            live_instances: AtomicUsize::new(0),
+            instance_dropped: Notify::new(),
+        });
+        let handler = ProxyHandler::new(Handler {
+            pre,
+            config,
+            shared: shared.clone(),
+        });
+
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        let addr = listener.local_addr()?;
+        let server = tokio::spawn(serve(listener, handler.clone(), shared.cancel.clone()));
+        Ok(Host {
+            handler,
+            addr,
+            shared,
+            server,
+        })
+    }
+
+    /// `http://127.0.0.1:PORT`, no trailing slash.
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// The address the HTTP server listens on.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// Handles `request` in-process, through the same path as an HTTP
+    /// request (spin-* headers, instance pool), and collects the response.
+    /// A relative URI is taken as relative to [`Host::url`]. Host failures
+    /// (a trap, a killed host) come back as a 500, as Spin answers them.
+    pub async fn call(&self, request: http::Request<Bytes>) -> http::Response<Bytes> {
+        let client = SocketAddr::from(([127, 0, 0, 1], 0));
+        let request = request.map(|b| Full::new(b).map_err(|never| match never {}));
+        let response = handle(&self.handler, request, client, self.addr).await;
+        let (parts, body) = response.into_parts();
+        match body.collect().await {
+            Ok(body) => http::Response::from_parts(parts, body.to_bytes()),
+            // The body broke off (a trap, a kill): the client would see a
+            // truncated response; a 500 is the closest whole answer.
+            Err(e) => {
+                let mut resp =
+                    http::Response::new(Bytes::from(format!("response body failed: {e}")));
+                *resp.status_mut() = http::StatusCode::INTERNAL_SERVER_ERROR;
+                resp
+            }
+        }
+    }
+
+    /// The fault switch of this host's key-value store.
+    pub fn faults(&self) -> &Faults {
+        &self.shared.faults
+    }
+
+    /// How many component instances this host has created so far.
+    pub fn instances_started(&self) -> u64 {
+        self.shared.instances_started.load(Ordering::SeqCst)
+    }
+
+    /// How many instances are alive now (serving, running background work,
+    /// or idle within the idle timeout).
+    pub fn instances_alive(&self) -> usize {
+        self.shared.live_instances.load(Ordering::SeqCst)
+    }
+
+    /// The host's clock: wall-clock milliseconds since the Unix epoch, the
+    /// same clock the guest reads through `wasi:clocks`.
+    pub fn now_ms(&self) -> u64 {
+        now_ms()
+    }
+
+    /// Stops abruptly, as SIGTERM stops Spin: the server closes, in-flight
+    /// requests are cut off, background work is dropped unfinished, and the
+    /// SQLite file is released for a new host. Returns once every instance
+    /// is gone (or after 5 s, if a guest never yields).
+    pub async fn kill(self) {
+        self.stop();
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while self.shared.live_instances.load(Ordering::SeqCst) > 0 && Instant::now() < deadline {
+            // Woken by each dropped instance; the timeout covers a drop
+            // that happened between the load and the wait.
+            let _ = tokio::time::timeout(
+                Duration::from_millis(20),
+                self.shared.instance_dropped.notified(),
+            )
+            .await;
+        }
+    }
+
+    fn stop(&self) {
+        self.shared.cancel.cancel();
+        self.shared.kv.close();
+        self.server.abort();
+    }
+}
+
+impl Drop for Host {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// Wall-clock milliseconds since the Unix epoch.
+pub fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
+
+// ---- per-instance store data ----
+
+/// The data of one instance's `Store`.
+pub(crate) struct Ctx {
+    table: ResourceTable,
+    wasi: WasiCtx,
+    http: WasiHttpCtx,
+    hooks: NoOutbound,
+    kv: KvCtx,
+}
+
+impl WasiView for Ctx {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView {
+            ctx: &mut self.wasi,
+            table: &mut self.table,
+        }
+    }
+}
+
+impl WasiHttpView for Ctx {
+    fn http(&mut self) -> WasiHttpCtxView<'_> {
+        WasiHttpCtxView {
+            hooks: &mut self.hooks,
+            table: &mut self.table,
+            ctx: &mut self.http,
+        }
+    }
+}
+
+/// Outgoing HTTP is denied, as Spin denies it to a component without
+/// `allowed_outbound_hosts`; bgtasks makes no outgoing requests.
+struct NoOutbound;
+
+impl WasiHttpHooks for NoOutbound {
+    fn send_request(
+        &mut self,
+        _request: http::Request<UnsyncBoxBody<Bytes, P3ErrorCode>>,
+        _options: Option<p3::RequestOptions>,
+        _fut: Box<dyn Future<Output = Result<(), P3ErrorCode>> + Send>,
+    ) -> Box<
+        dyn Future<
+                Output = Result<
+                    (
+                        http::Response<UnsyncBoxBody<Bytes, P3ErrorCode>>,
+                        Box<dyn Future<Output = Result<(), P3ErrorCode>> + Send>,
+                    ),
+                    wasmtime_wasi::TrappableError<P3ErrorCode>,
+                >,
+            > + Send,
+    > {
+        Box::new(async { Err(P3ErrorCode::HttpRequestDenied.into()) })
+    }
+}
+
+// ---- the instance pool, through ProxyHandler ----
+
+struct Handler {
+    pre: ServicePre<Ctx>,
+    config: HostConfig,
+    shared: Arc<Shared>,
+}
+
+impl HandlerState for Handler {
+    type StoreData = Ctx;
+    type WorkerExpiration = Expiry;
+    type WorkerState = Limits;
+
+    async fn instantiate(&self) -> wasmtime::Result<Instance<Ctx, Expiry, Limits>> {
+        if self.shared.cancel.is_cancelled() {
+            return Err(wasmtime::format_err!("host was killed"));
+        }
+        let ctx = Ctx {
+            table: ResourceTable::new(),
+            // The component's output goes to the test's terminal, as Spin's
+            // goes to its own.
+            wasi: WasiCtxBuilder::new()
+                .inherit_stdout()
+                .inherit_stderr()
+                .build(),
+            http: WasiHttpCtx::new(),
+            hooks: NoOutbound,
+            kv: KvCtx::new(self.shared.kv.clone()),
+        };
+        let mut store = Store::new(engine(), ctx);
+        let service = self.pre.instantiate_async(&mut store).await?;
+        self.shared.instances_started.fetch_add(1, Ordering::SeqCst);
+        self.shared.live_instances.fetch_add(1, Ordering::SeqCst);
+        Ok(Instance {
+            store,
+            proxy: Proxy::P3(service),
+            view: ViewFn::P3(|ctx: &mut Ctx| ctx.http()),
+            expiration: Expiry {
+                idle: self.config.idle_timeout,
+                sleep: Box::pin(tokio::time::sleep(Duration::MAX / 4)),
+                killed: Box::pin(self.shared.cancel.clone().cancelled_owned()),
+            },
+            state: Limits {
+                concurrent: self.config.max_concurrent,
+                total: self.config.max_reuse,
+                shared: self.shared.clone(),
+            },
+        })
+    }
+}
+
+/// When an instance goes away: after the idle timeout, or at once when the
+/// host is killed. No request timeout, as `spin up` has none by default.
+struct Expiry {
+    idle: Duration,
+    sleep: Pin<Box<tokio::time::Sleep>>,
+    killed: Pin<Box<WaitForCancellationFutureOwned>>,
+}
+
+impl WorkerExpiration for Expiry {
+    fn poll(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        status: WorkerStatus,
+        start: Instant,
+    ) -> Poll<()> {
+        let me = self.get_mut();
+        if me.killed.as_mut().poll(cx).is_ready() {
+            return Poll::Ready(());
+        }
+        if status != WorkerStatus::Idle {
+            return Poll::Pending;
+        }
+        let deadline = tokio::time::Instant::from_std(start + me.idle);
+        if me.sleep.deadline() != deadline {
+            me.sleep.as_mut().reset(deadline);
+        }
+        me.sleep.as_mut().poll(cx)
+    }
+}
+
+/// Spin's reuse policy for one instance.
+struct Limits {
+    concurrent: usize,
+    total: usize,
+    shared: Arc<Shared>,
+}
+
+impl WorkerState for Limits {
+    type StoreData = Ctx;
+    type RequestId = ();
+
+    fn should_accept_request(&self, concurrent: usize, total: usize) -> ShouldAccept {
+        if total >= self.total {
+            ShouldAccept::Never
+        } else if concurrent >= self.concurrent {
+            ShouldAccept::No
+        } else {
+            ShouldAccept::Yes
+        }
+    }
+
+    fn on_request_start(
+        &self,
+        _store: StoreContextMut<'_, Ctx>,
+        _id: (),
+        _task: wasmtime::component::GuestTaskId,
+    ) -> Pin<Box<dyn Future<Output = ()> + Send + Sync + 'static>> {
+        // No request timeout (Spin's default).
+        Box::pin(std::future::pending())
+    }
+
+    fn drop(&self, store: Store<Ctx>, result: wasmtime::Result<()>) {
+        if let Err(error) = result
+            && !self.shared.cancel.is_cancelled()
+        {
+            // Spin logs the same line when an instance traps.
+            eprintln!("worker failed: {error:?}");
+        }
+        drop(store);
+        self.shared.live_instances.fetch_sub(1, Ordering::SeqCst);
+        self.shared.instance_dropped.notify_waiters();
+    }
+}
+
+// ---- HTTP ----
+
+type RespBody = UnsyncBoxBody<Bytes, std::io::Error>;
+
+fn text_response(status: http::StatusCode, text: impl Into<String>) -> http::Response<RespBody> {
+    let mut resp = http::Response::new(
+        Full::new(Bytes::from(text.into()))
+            .map_err(|never| match never {})
+            .boxed_unsync(),
+    );
+    *resp.status_mut() = status;
+    resp
+}
+
+/// Accepts connections until the host is killed; then drops them all.
+async fn serve(
+    listener: tokio::net::TcpListener,
+    handler: ProxyHandler<Handler>,
+    cancel: CancellationToken,
+) {
+    let local = listener
+        .local_addr()
+        .expect("bound listener has an address");
+    let mut connections = tokio::task::JoinSet::new();
+    loop {
+        let (stream, client) = tokio::select! {
+            _ = cancel.cancelled() => break,
+            accepted = listener.accept() => match accepted {
+                Ok(pair) => pair,
+                Err(_) => continue,
+            },
+            // Reap finished connections so the set does not grow.
+            Some(_) = connections.join_next(), if !connections.is_empty() => continue,
+        };
+        // No TCP_NODELAY: Spin's listener does not set it either.
+        let handler = handler.clone();
+        connections.spawn(async move {
+            let service =
+                hyper::service::service_fn(move |req: http::Request<hyper::body::Incoming>| {
+                    let handler = handler.clone();
+                    async move { Ok::<_, Infallible>(handle(&handler, req, client, local).await) }
+                });
+            // hyper's HTTP/1 defaults, as Spin's: at most 100 headers (431
+            // beyond), no body limit.
+            let _ = hyper::server::conn::http1::Builder::new()
+                .serve_connection(hyper_util::rt::TokioIo::new(stream), service)
+                .await;
+        });
+    }
+    // Dropping the set aborts every connection: in-flight requests are cut.
+    drop(connections);
+}
+
+/// One request, as Spin's HTTP trigger handles it for a `/...` route.
+async fn handle<B>(
+    handler: &ProxyHandler<Handler>,
+    request: http::Request<B>,
+    client: SocketAddr,
+    local: SocketAddr,
+) -> http::Response<RespBody>
+where
+    B: Body<Data = Bytes> + Send + 'static,
+    B::Error: std::fmt::Display,
+{
+    if request.headers().len() > MAX_HEADERS {
+        // Over HTTP hyper answers this itself; `call` needs the same answer.
+        return text_response(http::StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE, "");
+    }
+    let request = match prepare(request, client, local) {
+        Ok(r) => r,
+        Err(e) => return text_response(http::StatusCode::BAD_REQUEST, e),
+    };
+    match handler.handle((), request).await {
+        Ok(response) => response.map(|body| {
+            body.map_err(|e| std::io::Error::other(format!("{e:?}")))
+                .boxed_unsync()
+        }),
+        // A trap, a killed host, or the guest's error code: Spin answers 500.
+        Err(e) => text_response(
+            http::StatusCode::INTERNAL_SERVER_ERROR,
+            format!("Internal Server Error: {e}"),
+        ),
+    }
+}
+
+/// Spin's request preparation for the catch-all route `/...`
+/// (spinframework/spin: crates/trigger-http/src/{server,headers,wasi}.rs):
+/// absolute URI, `connection` removed, and the spin-* headers added.
+fn prepare<B>(
+    request: http::Request<B>,
+    client: SocketAddr,
+    local: SocketAddr,
+) -> Result<wasmtime_wasi_http::handler::Request, String>
+where
+    B: Body<Data = Bytes> + Send + 'static,
+    B::Error: std::fmt::Display,
+{
+    let (mut parts, body) = request.into_parts();
+    let host = match parts.headers.get(http::header::HOST) {
+        Some(h) => h.to_str().map_err(|e| e.to_string())?.to_owned(),
+        None => {
+            let h = local.to_string();
+            parts
+                .headers
+                .insert(http::header::HOST, h.parse().map_err(|e| format!("{e}"))?);
+            h
+        }
+    };
+    let path_and_query = parts
+        .uri
+        .path_and_query()
+        .map(|pq| pq.as_str().to_owned())
+        .unwrap_or_else(|| "/".into());
+    let path = parts.uri.path().to_owned();
+    let full_url = format!("http://{host}{path_and_query}");
+    parts.uri = full_url.parse().map_err(|e| format!("bad URI: {e}"))?;
+    parts.headers.remove(http::header::CONNECTION);
+
+    let spin_headers = [
+        ("spin-path-info", path),
+        ("spin-full-url", full_url),
+        ("spin-matched-route", "/...".to_owned()),
+        ("spin-base-path", "/".to_owned()),
+        ("spin-raw-component-route", "/...".to_owned()),
+        ("spin-component-route", String::new()),
+        ("spin-client-addr", client.to_string()),
+    ];
+    for (name, value) in spin_headers {
+        let value = http::HeaderValue::from_str(&value).map_err(|e| format!("{e}"))?;
+        parts.headers.append(name, value);
+    }
+
+    let body = body
+        .map_err(|e| {
+            ErrorCode::from(P3ErrorCode::InternalError(Some(format!(
+                "request body: {e}"
+            ))))
+        })
+        .boxed_unsync();
+    Ok(http::Request::from_parts(parts, body))
+}
