@@ -19,12 +19,15 @@ cargo fmt --all --check
 
 step "Lints (cargo clippy, warnings are errors)"
 cargo clippy --workspace --all-targets -- -D warnings
+# The components as Spin runs them: built for wasm32-wasip2.
+cargo clippy -p bgtasks-spin -p bgtasks-probe --target wasm32-wasip2 -- -D warnings
 
 step "The engine builds for both wasm targets"
 cargo build -p bgtasks-core --target wasm32-wasip2
 cargo build -p bgtasks-core --target wasm32-unknown-unknown
 
-step "Tests"
+step "Tests: engine, service (built component on the test host), host"
+# The service tests build the component themselves (release, wasm32-wasip2).
 cargo test --workspace
 
 printf '\nAll checks passed in %ss.\n' "$((SECONDS - started))"

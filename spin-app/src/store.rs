@@ -1,0 +1,180 @@
+//! The key-value store: every key format, and the few operations the
+//! service needs on top of Spin's store.
+//!
+//! # Key layout
+//!
+//! | key | value | written by |
+//! | --- | --- | --- |
+//! | `task/<id>` | the task record, JSON ([`bgtasks_core::Task`], version inside) | `set_many` at submit, compare-and-swap after |
+//! | `pos/<n>` | the id of the n-th task submitted (listing index, n from 1) | `set_many` at submit |
+//! | `counter/positions` | how many positions were handed out | `increment` only |
+//! | `idem/<sha256 of key>` | `{"fingerprint": ..., "task": ...}` | `set_many` at submit |
+//! | `counter/idem/<sha256 of key>` | racers for one idempotency key | `increment` only |
+//! | `outputs/<id>.json` | a file task's file | `set` by the attempt that wrote it |
+//! | `sweep/floor` | below this position every task has ended | `set` by the recovery sweep |
+//!
+//! Counter keys live under `counter/` and are never `set`: on Spin, an
+//! `increment` on a key written by `set` fails and poisons the store.
+
+use bgtasks_core::{Task, TaskId};
+use sha2::{Digest, Sha256};
+use spin_sdk::experimental::wasi::keyvalue::{atomics, batch, store as wasi_store};
+use spin_sdk::key_value::Store;
+
+pub mod keys {
+    use bgtasks_core::TaskId;
+
+    pub fn task(id: TaskId) -> String {
+        format!("task/{id}")
+    }
+
+    pub fn position(n: u64) -> String {
+        format!("pos/{n}")
+    }
+
+    pub const POSITIONS: &str = "counter/positions";
+
+    pub fn idempotency(key_hash: &str) -> String {
+        format!("idem/{key_hash}")
+    }
+
+    pub fn idempotency_race(key_hash: &str) -> String {
+        format!("counter/idem/{key_hash}")
+    }
+
+    pub fn output(id: TaskId) -> String {
+        bgtasks_core::work::output_path(id)
+    }
+
+    pub const SWEEP_FLOOR: &str = "sweep/floor";
+}
+
+/// A store call failed; the request answers 503 and nothing it did not
+/// finish is acknowledged.
+#[derive(Debug)]
+pub struct StoreError(#[allow(dead_code)] pub String);
+
+fn fail(e: impl std::fmt::Debug) -> StoreError {
+    StoreError(format!("{e:?}"))
+}
+
+/// How a compare-and-swap ended.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Swap {
+    Won,
+    /// Someone else changed the record first; it is unchanged by us.
+    Lost,
+}
+
+/// The default store, through both of Spin's interfaces: `spin:key-value`
+/// (async, for single reads and writes) and `wasi:keyvalue` (atomics and
+/// batches).
+pub struct Kv {
+    store: Store,
+    bucket: wasi_store::Bucket,
+}
+
+impl Kv {
+    pub async fn open() -> Result<Kv, StoreError> {
+        let store = Store::open_default().await.map_err(fail)?;
+        let bucket = wasi_store::open("default").map_err(fail)?;
+        Ok(Kv { store, bucket })
+    }
+
+    pub async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        self.store.get(key).await.map_err(fail)
+    }
+
+    pub async fn set(&self, key: &str, value: &[u8]) -> Result<(), StoreError> {
+        self.store.set(key, value).await.map_err(fail)
+    }
+
+    /// Several keys in one commit.
+    pub fn set_many(&self, entries: &[(String, Vec<u8>)]) -> Result<(), StoreError> {
+        batch::set_many(&self.bucket, entries).map_err(fail)
+    }
+
+    pub fn get_many(&self, keys: &[String]) -> Result<Vec<Option<Vec<u8>>>, StoreError> {
+        let found = batch::get_many(&self.bucket, keys).map_err(fail)?;
+        // Answers come back per key; match them by name rather than trust
+        // their order.
+        let mut values: Vec<Option<Vec<u8>>> = vec![None; keys.len()];
+        for (key, value) in found {
+            if let Some(i) = keys.iter().position(|k| *k == key) {
+                values[i] = value;
+            }
+        }
+        Ok(values)
+    }
+
+    pub fn increment(&self, key: &str, delta: i64) -> Result<i64, StoreError> {
+        atomics::increment(&self.bucket, key, delta).map_err(fail)
+    }
+
+    /// Reads a counter without changing it: 8 bytes little-endian on SQLite,
+    /// ASCII decimal on Redis; missing is 0.
+    pub async fn counter(&self, key: &str) -> Result<u64, StoreError> {
+        let Some(raw) = self.get(key).await? else {
+            return Ok(0);
+        };
+        if let Ok(bytes) = <[u8; 8]>::try_from(raw.as_slice()) {
+            return Ok(i64::from_le_bytes(bytes).max(0) as u64);
+        }
+        std::str::from_utf8(&raw)
+            .ok()
+            .and_then(|s| s.trim().parse::<i64>().ok())
+            .map(|n| n.max(0) as u64)
+            .ok_or_else(|| StoreError(format!("counter {key} holds no number")))
+    }
+
+    pub async fn load(&self, id: TaskId) -> Result<Option<Task>, StoreError> {
+        Ok(self
+            .get(&keys::task(id))
+            .await?
+            .and_then(|raw| decode(&raw)))
+    }
+
+    /// Replaces the record of `expected.id` with `new` if the stored one is
+    /// still `expected` (same version). Safe on Spin's three behaviours:
+    /// SQLite (exact), Redis (reports failure even when it wrote: read back
+    /// to see whose value is there) and stores whose CAS lets every racer
+    /// win on a missing key (task records always exist before a swap).
+    pub async fn swap(&self, expected: &Task, new: &Task) -> Result<Swap, StoreError> {
+        let key = keys::task(expected.id);
+        let cas = atomics::Cas::new(&self.bucket, &key).map_err(fail)?;
+        let current = cas.current().map_err(fail)?.and_then(|raw| decode(&raw));
+        if current.as_ref().map(|t| t.version) != Some(expected.version) {
+            return Ok(Swap::Lost);
+        }
+        let value = encode(new);
+        match atomics::swap(cas, &value) {
+            Ok(()) => Ok(Swap::Won),
+            Err(atomics::CasError::CasFailed(_)) => {
+                // Versions only grow, so the new version being there means
+                // this write is the one that landed.
+                let now = self.get(&key).await?.and_then(|raw| decode(&raw));
+                Ok(if now.as_ref() == Some(new) {
+                    Swap::Won
+                } else {
+                    Swap::Lost
+                })
+            }
+            Err(atomics::CasError::StoreError(e)) => Err(fail(e)),
+        }
+    }
+}
+
+pub fn encode(task: &Task) -> Vec<u8> {
+    serde_json::to_vec(task).unwrap_or_default()
+}
+
+/// A stored record; an unreadable one counts as absent rather than trapping.
+pub fn decode(raw: &[u8]) -> Option<Task> {
+    serde_json::from_slice(raw).ok()
+}
+
+/// Hex SHA-256 of an idempotency key: a fixed-size, tidy store key.
+pub fn key_hash(key: &str) -> String {
+    let digest = Sha256::digest(key.as_bytes());
+    digest.iter().map(|b| format!("{b:02x}")).collect()
+}

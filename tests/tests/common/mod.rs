@@ -1,0 +1,204 @@
+//! Helpers for the service's tests: start the built component on the test
+//! host, talk to it over real HTTP, read its store behind its back.
+
+#![allow(dead_code)]
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, Instant};
+
+use bgtasks_tests::{Flaws, Host, HostConfig, Kv};
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full, StreamBody};
+use hyper::body::Frame;
+use hyper_util::rt::TokioIo;
+use serde_json::Value;
+
+/// The service component, built once per test process.
+pub fn service_wasm() -> PathBuf {
+    bgtasks_tests::build_component("bgtasks-spin")
+}
+
+pub async fn start(kv: Kv, flaws: Flaws) -> Host {
+    Host::start(HostConfig::new(service_wasm()).kv(kv).flaws(flaws))
+        .await
+        .expect("host starts")
+}
+
+pub async fn start_memory() -> Host {
+    start(Kv::Memory, Flaws::default()).await
+}
+
+/// A fresh path for a SQLite store file, unique in this process.
+pub fn temp_db(name: &str) -> PathBuf {
+    static N: AtomicU32 = AtomicU32::new(0);
+    let dir = std::env::temp_dir().join(format!("bgtasks-tests-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join(format!("{name}-{}.db", N.fetch_add(1, Ordering::Relaxed)));
+    let _ = std::fs::remove_file(&path);
+    path
+}
+
+/// What came back over HTTP.
+#[derive(Debug)]
+pub struct Resp {
+    pub status: u16,
+    pub headers: http::HeaderMap,
+    pub body: Bytes,
+}
+
+impl Resp {
+    pub fn json(&self) -> Value {
+        serde_json::from_slice(&self.body)
+            .unwrap_or_else(|e| panic!("{} body is not JSON ({e}): {:?}", self.status, self.body))
+    }
+
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+}
+
+/// One request on its own connection, as a plain HTTP/1.1 client sends it.
+pub async fn send<B>(addr: SocketAddr, request: http::Request<B>) -> Resp
+where
+    B: hyper::body::Body + Send + 'static,
+    B::Data: Send,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    let stream = tokio::net::TcpStream::connect(addr).await.expect("connect");
+    let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+        .await
+        .expect("handshake");
+    tokio::spawn(conn);
+    let (mut parts, body) = request.into_parts();
+    parts
+        .headers
+        .entry(http::header::HOST)
+        .or_insert(http::HeaderValue::from_static("127.0.0.1"));
+    let response = sender
+        .send_request(http::Request::from_parts(parts, body))
+        .await
+        .expect("response");
+    let status = response.status().as_u16();
+    let headers = response.headers().clone();
+    let body = response
+        .into_body()
+        .collect()
+        .await
+        .expect("body")
+        .to_bytes();
+    Resp {
+        status,
+        headers,
+        body,
+    }
+}
+
+pub async fn request(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: impl Into<Bytes>,
+) -> Resp {
+    let mut builder = http::Request::builder().method(method).uri(path);
+    for (name, value) in headers {
+        builder = builder.header(*name, *value);
+    }
+    send(addr, builder.body(Full::new(body.into())).unwrap()).await
+}
+
+/// A request whose body goes out in chunks (`Transfer-Encoding: chunked`).
+pub async fn request_chunked(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    chunks: Vec<Bytes>,
+) -> Resp {
+    let frames = futures_util::stream::iter(
+        chunks
+            .into_iter()
+            .map(|c| Ok::<_, Infallible>(Frame::data(c))),
+    );
+    let mut builder = http::Request::builder().method(method).uri(path);
+    for (name, value) in headers {
+        builder = builder.header(*name, *value);
+    }
+    send(addr, builder.body(StreamBody::new(frames)).unwrap()).await
+}
+
+pub async fn post(addr: SocketAddr, path: &str, body: &Value) -> Resp {
+    request(
+        addr,
+        "POST",
+        path,
+        &[("content-type", "application/json")],
+        body.to_string(),
+    )
+    .await
+}
+
+pub async fn get(addr: SocketAddr, path: &str) -> Resp {
+    request(addr, "GET", path, &[], Bytes::new()).await
+}
+
+/// Submits and returns the new task's id, checking the 202.
+pub async fn submit(addr: SocketAddr, path: &str, body: &Value) -> String {
+    let resp = post(addr, path, body).await;
+    assert_eq!(resp.status, 202, "{:?}", resp.body);
+    resp.json()["task_id"].as_str().unwrap().to_owned()
+}
+
+pub async fn status(addr: SocketAddr, id: &str) -> Value {
+    let resp = get(addr, &format!("/status/{id}")).await;
+    assert_eq!(resp.status, 200, "{:?}", resp.body);
+    resp.json()
+}
+
+/// Polls a task until `done` holds or `timeout` passes; returns the last
+/// state seen.
+pub async fn poll_until(
+    addr: SocketAddr,
+    id: &str,
+    timeout: Duration,
+    done: impl Fn(&Value) -> bool,
+) -> Value {
+    let deadline = Instant::now() + timeout;
+    loop {
+        let task = status(addr, id).await;
+        if done(&task) || Instant::now() > deadline {
+            return task;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+}
+
+pub fn finished(task: &Value) -> bool {
+    task["status"] != "pending"
+}
+
+/// A value in the store, read straight from Spin's SQLite file.
+pub fn stored(db: &Path, key: &str) -> Option<Vec<u8>> {
+    let conn = rusqlite::Connection::open(db).ok()?;
+    conn.query_row(
+        "SELECT value FROM spin_key_value WHERE store = 'default' AND key = ?1",
+        [key],
+        |row| row.get(0),
+    )
+    .ok()
+}
+
+pub fn stored_task(db: &Path, id: &str) -> Option<Value> {
+    serde_json::from_slice(&stored(db, &format!("task/{id}"))?).ok()
+}
+
+pub fn notification(delay_ms: u64, fail_attempts: u32) -> Value {
+    serde_json::json!({
+        "email": "johndoe@example.com",
+        "message": "Your submission was received.",
+        "simulate": {"delay_ms": delay_ms, "fail_attempts": fail_attempts},
+    })
+}

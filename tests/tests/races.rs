@@ -1,0 +1,125 @@
+//! Concurrency: many submits at once, racing retries and racing idempotent
+//! submits, on each store behaviour Spin has.
+
+mod common;
+
+use std::collections::HashSet;
+use std::time::Duration;
+
+use bgtasks_tests::{Flaws, Kv};
+use bytes::Bytes;
+use common::*;
+use serde_json::json;
+
+#[tokio::test(flavor = "multi_thread")]
+async fn two_hundred_concurrent_submits_are_all_stored_once() {
+    let db = temp_db("concurrent");
+    let host = start(Kv::sqlite(&db), Flaws::default()).await;
+    let addr = host.addr();
+    let submits = (0..200).map(|i| {
+        tokio::spawn(async move {
+            submit(
+                addr,
+                "/file/",
+                &json!({"content": {"i": i}, "simulate": {"delay_ms": 10}}),
+            )
+            .await
+        })
+    });
+    let mut ids = HashSet::new();
+    for handle in submits {
+        ids.insert(handle.await.unwrap());
+    }
+    assert_eq!(ids.len(), 200);
+    let listed = get(addr, "/tasks?limit=200").await.json();
+    let listed: HashSet<String> = listed["tasks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["id"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(listed, ids);
+}
+
+async fn racing_retries(flaws: Flaws) {
+    let host = start(Kv::Memory, flaws).await;
+    let addr = host.addr();
+    for round in 0..5 {
+        let id = submit(addr, "/notify/", &notification(10, 1)).await;
+        let task = poll_until(addr, &id, Duration::from_secs(5), finished).await;
+        assert_eq!(task["status"], "failed");
+        let path = format!("/retry-task/{id}");
+        let (a, b) = tokio::join!(
+            request(addr, "POST", &path, &[], Bytes::new()),
+            request(addr, "POST", &path, &[], Bytes::new()),
+        );
+        let mut codes = [a.status, b.status];
+        codes.sort();
+        assert_eq!(
+            codes,
+            [200, 400],
+            "round {round}: {:?} {:?}",
+            a.body,
+            b.body
+        );
+        let task = poll_until(addr, &id, Duration::from_secs(5), finished).await;
+        assert_eq!(
+            (&task["status"], &task["retries"]),
+            (&json!("success"), &json!(1))
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn racing_retries_one_wins_on_sqlite() {
+    racing_retries(Flaws::default()).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn racing_retries_one_wins_on_redis() {
+    racing_retries(Flaws {
+        redis: true,
+        ..Flaws::default()
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn racing_submits_with_one_idempotency_key_create_one_task() {
+    for flaws in [
+        Flaws::default(),
+        Flaws {
+            redis: true,
+            ..Flaws::default()
+        },
+    ] {
+        let host = start(Kv::Memory, flaws).await;
+        let addr = host.addr();
+        let body = json!({"content": {"order": 42}}).to_string();
+        let submits = (0..10).map(|_| {
+            let body = body.clone();
+            tokio::spawn(async move {
+                request(
+                    addr,
+                    "POST",
+                    "/file/",
+                    &[
+                        ("content-type", "application/json"),
+                        ("idempotency-key", "order-42"),
+                    ],
+                    body,
+                )
+                .await
+            })
+        });
+        let mut ids = HashSet::new();
+        for handle in submits {
+            let resp = handle.await.unwrap();
+            assert_eq!(resp.status, 202, "{:?}", resp.body);
+            ids.insert(resp.json()["task_id"].as_str().unwrap().to_owned());
+        }
+        assert_eq!(ids.len(), 1);
+        let listed = get(addr, "/tasks").await.json();
+        assert_eq!(listed["tasks"].as_array().unwrap().len(), 1);
+    }
+}
