@@ -18,6 +18,7 @@
 // Natively only the unit tests are built; the handler is unused there.
 #![cfg_attr(not(target_arch = "wasm32"), allow(dead_code))]
 
+mod commit;
 pub mod routes;
 pub mod runner;
 pub mod service;

@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use bgtasks_core::{Claim, Millis, Output, Sink, Task, TransitionError, work};
 
-use crate::store::{Kv, StoreError, Swap, decode, keys};
+use crate::store::{Kv, StoreError, Swap, keys};
 
 /// The wall clock, as the engine wants it.
 pub fn now() -> Millis {
@@ -161,21 +161,9 @@ async fn sweep() -> Result<(), StoreError> {
     positions.extend((floor + offset..=head).take(SWEEP_SPAN as usize));
     positions.sort_unstable();
     positions.dedup();
-    let pos_keys: Vec<String> = positions.iter().map(|&p| keys::position(p)).collect();
-    let ids = kv.get_many(&pos_keys)?;
-    let task_keys: Vec<String> = ids
-        .iter()
-        .map(|id| {
-            let id = id.as_deref().and_then(|raw| std::str::from_utf8(raw).ok());
-            // A position without a readable id reads as a missing task.
-            id.and_then(bgtasks_core::TaskId::parse)
-                .map_or_else(|| "task/-".to_owned(), keys::task)
-        })
-        .collect();
-    let records = kv.get_many(&task_keys)?;
+    let tasks = kv.tasks_at(&positions)?;
     let mut new_floor = floor;
-    for (&position, record) in positions.iter().zip(records) {
-        let task = record.and_then(|raw| decode(&raw));
+    for (&position, task) in positions.iter().zip(tasks) {
         // A position with no task is a submit that never completed (or has
         // not yet: its submitter holds a lease on it and reads recover it).
         let ended = task.as_ref().is_none_or(|t| t.due_at().is_none());

@@ -5,8 +5,9 @@ use std::time::Duration;
 use bgtasks_core::{ListQuery, Problem, Task, TaskId, TaskKind, render, validate};
 use serde::{Deserialize, Serialize};
 
+use crate::commit;
 use crate::runner::{self, claim_if_due, now, spawn_run, token};
-use crate::store::{Kv, StoreError, Swap, encode, key_hash, keys};
+use crate::store::{Kv, StoreError, Swap, encode, hex, key_hash, keys};
 
 /// What a route answers.
 pub struct Reply {
@@ -57,7 +58,8 @@ struct IdempotencyRecord {
 const IDEMPOTENCY_WAIT_MS: u64 = 2_000;
 
 /// `POST /notify/`, `/report/`, `/file/`: validate, store the task already
-/// claimed (one commit), answer 202, run it in the background.
+/// claimed (one commit, shared with concurrent submits), answer 202, run it
+/// in the background.
 pub async fn submit(kind: TaskKind, body: &[u8], key: Option<&[u8]>) -> Result<Reply, Reply> {
     let accepted = validate::submit(kind, body, key)?;
     let kv = Kv::open().await?;
@@ -71,17 +73,13 @@ pub async fn submit(kind: TaskKind, body: &[u8], key: Option<&[u8]>) -> Result<R
         idempotency = Some((hash, fingerprint));
     }
 
-    let position = u64::try_from(kv.increment(keys::POSITIONS, 1)?).unwrap_or(0);
     let at = now();
     let id = TaskId::from_random_bytes(random_16());
     let mut task = Task::new(id, accepted.submission, at);
     let claim = task
         .claim(at, token())
         .map_err(|_| Reply::problem(&Problem::StoreUnavailable))?;
-    let mut entries = vec![
-        (keys::task(id), encode(&task)),
-        (keys::position(position), id.to_string().into_bytes()),
-    ];
+    let mut entries = vec![(keys::task(id), encode(&task))];
     if let Some((hash, fingerprint)) = &idempotency {
         let record = IdempotencyRecord {
             fingerprint: fingerprint.clone(),
@@ -90,7 +88,7 @@ pub async fn submit(kind: TaskKind, body: &[u8], key: Option<&[u8]>) -> Result<R
         let value = serde_json::to_vec(&record).unwrap_or_default();
         entries.push((keys::idempotency(hash), value));
     }
-    kv.set_many(&entries)?;
+    commit::store_submit(id, entries).await?;
     spawn_run(task, claim);
     runner::maybe_sweep();
     Ok(accepted_reply(id))
@@ -175,21 +173,7 @@ pub async fn list(query: &str) -> Result<Reply, Reply> {
     let kv = Kv::open().await?;
     let head = kv.counter(keys::POSITIONS).await?;
     let positions: Vec<u64> = query.window(head).collect();
-    let pos_keys: Vec<String> = positions.iter().map(|&p| keys::position(p)).collect();
-    let ids = kv.get_many(&pos_keys)?;
-    let ids: Vec<Option<TaskId>> = ids
-        .into_iter()
-        .map(|raw| TaskId::parse(std::str::from_utf8(&raw?).ok()?))
-        .collect();
-    let task_keys: Vec<String> = ids.iter().flatten().map(|&id| keys::task(id)).collect();
-    let mut records = kv.get_many(&task_keys)?.into_iter();
-    let tasks: Vec<Option<Task>> = ids
-        .iter()
-        .map(|id| {
-            id.and_then(|_| records.next().flatten())
-                .and_then(|raw| crate::store::decode(&raw))
-        })
-        .collect();
+    let tasks = kv.tasks_at(&positions)?;
     let page = query.page(
         positions
             .iter()
@@ -254,8 +238,4 @@ fn random_16() -> [u8; 16] {
     bytes[..8].copy_from_slice(&token().to_le_bytes());
     bytes[8..].copy_from_slice(&token().to_le_bytes());
     bytes
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }

@@ -127,6 +127,28 @@ impl Kv {
             .ok_or_else(|| StoreError(format!("counter {key} holds no number")))
     }
 
+    /// The tasks at listing positions `positions`, in the same order: two
+    /// batch reads (index entries, then records), whatever the store holds.
+    /// `None` where a position has no readable task.
+    pub fn tasks_at(&self, positions: &[u64]) -> Result<Vec<Option<Task>>, StoreError> {
+        let pos_keys: Vec<String> = positions.iter().map(|&p| keys::position(p)).collect();
+        let ids: Vec<Option<TaskId>> = self
+            .get_many(&pos_keys)?
+            .into_iter()
+            .map(|raw| TaskId::parse(std::str::from_utf8(&raw?).ok()?))
+            .collect();
+        let task_keys: Vec<String> = ids.iter().flatten().map(|&id| keys::task(id)).collect();
+        let mut records = self.get_many(&task_keys)?.into_iter();
+        Ok(ids
+            .iter()
+            .map(|id| {
+                // One record was read per id, in order.
+                let record = id.and_then(|_| records.next().flatten());
+                record.and_then(|raw| decode(&raw))
+            })
+            .collect())
+    }
+
     pub async fn load(&self, id: TaskId) -> Result<Option<Task>, StoreError> {
         Ok(self
             .get(&keys::task(id))
@@ -175,6 +197,9 @@ pub fn decode(raw: &[u8]) -> Option<Task> {
 
 /// Hex SHA-256 of an idempotency key: a fixed-size, tidy store key.
 pub fn key_hash(key: &str) -> String {
-    let digest = Sha256::digest(key.as_bytes());
-    digest.iter().map(|b| format!("{b:02x}")).collect()
+    hex(&Sha256::digest(key.as_bytes()))
+}
+
+pub fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }

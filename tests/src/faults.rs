@@ -16,6 +16,8 @@ struct State {
     probability: f64,
     rng: u64,
     injected: u64,
+    calls: u64,
+    writes: u64,
 }
 
 impl Faults {
@@ -45,8 +47,25 @@ impl Faults {
         self.lock().injected
     }
 
+    /// How many key-value calls were made so far (the same calls that can
+    /// fail): what a request costs the store.
+    pub fn calls(&self) -> u64 {
+        self.lock().calls
+    }
+
+    /// How many of those calls were writes (`set`, `delete`, the batches,
+    /// `increment`, `swap`): each is a commit on Spin's SQLite store.
+    pub fn writes(&self) -> u64 {
+        self.lock().writes
+    }
+
+    pub(crate) fn count_write(&self) {
+        self.lock().writes += 1;
+    }
+
     pub(crate) fn should_fail(&self) -> bool {
         let mut s = self.lock();
+        s.calls += 1;
         let fail = if s.next > 0 {
             s.next -= 1;
             true

@@ -220,6 +220,7 @@ impl KvShared {
 
     pub fn set(&self, store: &str, key: &str, value: &[u8]) -> KvResult<()> {
         self.enter()?;
+        self.faults.count_write();
         self.with(|s, w| {
             bump(w, store, key);
             write(s, store, key, value)
@@ -228,6 +229,7 @@ impl KvShared {
 
     pub fn delete(&self, store: &str, key: &str) -> KvResult<()> {
         self.enter()?;
+        self.faults.count_write();
         self.with(|s, w| {
             bump(w, store, key);
             match s {
@@ -289,6 +291,7 @@ impl KvShared {
     /// One transaction, one commit, as Spin's `set_many` on SQLite.
     pub fn set_many(&self, store: &str, pairs: Vec<(String, Vec<u8>)>) -> KvResult<()> {
         self.enter()?;
+        self.faults.count_write();
         self.with(|s, w| {
             for (k, _) in &pairs {
                 bump(w, store, k);
@@ -315,6 +318,7 @@ impl KvShared {
 
     pub fn delete_many(&self, store: &str, keys: Vec<String>) -> KvResult<()> {
         self.enter()?;
+        self.faults.count_write();
         self.with(|s, w| {
             for k in &keys {
                 bump(w, store, k);
@@ -341,6 +345,7 @@ impl KvShared {
 
     pub fn increment(&self, store: &str, key: &str, delta: i64) -> KvResult<i64> {
         self.enter_atomics()?;
+        self.faults.count_write();
         let redis = self.flaws.redis;
         let poisons = self.flaws.increment_poisons;
         let result = self.with(|s, w| {
@@ -417,6 +422,7 @@ impl KvShared {
 
     pub fn cas_swap(&self, store: &str, key: &str, seen: &CasSeen, value: &[u8]) -> KvResult<Swap> {
         self.enter_atomics()?;
+        self.faults.count_write();
         let flaws = self.flaws.clone();
         self.with(|s, w| {
             if flaws.redis {

@@ -188,9 +188,12 @@ pub(crate) fn load_component(wasm: &Path) -> anyhow::Result<Component> {
         Err(_) => {
             let c = Component::new(engine(), &bytes)?;
             std::fs::create_dir_all(&dir)?;
-            // Write then rename, so a parallel test process never reads
-            // half a file.
-            let tmp = file.with_extension(format!("tmp{}", std::process::id()));
+            // Write then rename, so a parallel test never reads half a file.
+            // Unique per process and per call: test threads of one process
+            // may compile the same component at once.
+            static WRITES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+            let n = WRITES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            let tmp = file.with_extension(format!("tmp{}-{n}", std::process::id()));
             std::fs::write(&tmp, c.serialize()?)?;
             std::fs::rename(&tmp, &file)?;
             c

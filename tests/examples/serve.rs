@@ -1,0 +1,25 @@
+//! Serves the built service component on the test host, for benchmarks and
+//! manual poking where the Spin CLI is not installed:
+//!
+//! ```sh
+//! cargo run --release -p bgtasks-tests --example serve -- [SQLITE_FILE]
+//! ```
+//!
+//! Prints the URL, then serves until interrupted. Without a file the store
+//! is in memory.
+
+use bgtasks_tests::{Flaws, Host, HostConfig, Kv};
+
+#[tokio::main(flavor = "multi_thread")]
+async fn main() -> anyhow::Result<()> {
+    let kv = match std::env::args().nth(1) {
+        Some(path) => Kv::sqlite(path),
+        None => Kv::Memory,
+    };
+    let wasm = bgtasks_tests::build_component("bgtasks-spin");
+    let host = Host::start(HostConfig::new(wasm).kv(kv).flaws(Flaws::default())).await?;
+    println!("{}", host.url());
+    tokio::signal::ctrl_c().await?;
+    host.kill().await;
+    Ok(())
+}
