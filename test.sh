@@ -30,4 +30,22 @@ step "Tests: engine, service (built component on the test host), host"
 # The service tests build the component themselves (release, wasm32-wasip2).
 cargo test --workspace
 
+step "Playground: build the page (installs the pinned wasm-bindgen CLI if missing)"
+bash web-demo/build.sh
+
+step "Playground: the façade's tests, in Node (wasm-bindgen-test)"
+CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUNNER=wasm-bindgen-test-runner \
+  cargo test -p bgtasks-web --target wasm32-unknown-unknown
+
+step "Playground end to end in headless Chromium, live mode on the component"
+# The component on the test host, serving the built page at `/` as Spin does.
+cargo build -q -p bgtasks-tests --example serve
+work=$(mktemp -d)
+"${CARGO_TARGET_DIR:-target}/debug/examples/serve" > "$work/url" &
+server=$!
+trap 'kill "$server" 2>/dev/null || true; rm -rf "$work"' EXIT
+for _ in $(seq 300); do [ -s "$work/url" ] && break; sleep 0.2; done
+[ -s "$work/url" ] || { echo "the test host did not start"; exit 1; }
+BGTASKS_LIVE_URL=$(head -1 "$work/url") bash tests/e2e/run.sh
+
 printf '\nAll checks passed in %ss.\n' "$((SECONDS - started))"

@@ -6,7 +6,8 @@
 //! ```
 //!
 //! Prints the URL, then serves until interrupted. Without a file the store
-//! is in memory.
+//! is in memory. The built playground (`web-demo/dist`, from
+//! `web-demo/build.sh`) is mounted as spin.toml mounts it, when present.
 
 use bgtasks_tests::{Flaws, Host, HostConfig, Kv};
 
@@ -17,7 +18,12 @@ async fn main() -> anyhow::Result<()> {
         None => Kv::Memory,
     };
     let wasm = bgtasks_tests::build_component("bgtasks-spin");
-    let host = Host::start(HostConfig::new(wasm).kv(kv).flaws(Flaws::default())).await?;
+    let mut config = HostConfig::new(wasm).kv(kv).flaws(Flaws::default());
+    let dist = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../web-demo/dist");
+    if dist.is_dir() {
+        config = config.files(dist, "/playground");
+    }
+    let host = Host::start(config).await?;
     println!("{}", host.url());
     tokio::signal::ctrl_c().await?;
     host.kill().await;

@@ -23,7 +23,7 @@ use tokio::sync::Notify;
 use tokio_util::sync::{CancellationToken, WaitForCancellationFutureOwned};
 use wasmtime::component::{Linker, ResourceTable};
 use wasmtime::{Store, StoreContextMut};
-use wasmtime_wasi::{WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
+use wasmtime_wasi::{DirPerms, FilePerms, WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 use wasmtime_wasi_http::WasiHttpCtx;
 use wasmtime_wasi_http::handler::{
     ErrorCode, HandlerState, Instance, Proxy, ProxyHandler, ShouldAccept, ViewFn, WorkerExpiration,
@@ -55,6 +55,8 @@ pub struct HostConfig {
     max_concurrent: usize,
     max_reuse: usize,
     idle_timeout: Duration,
+    /// Host directories mounted read-only into the guest: (host, guest).
+    files: Vec<(PathBuf, String)>,
 }
 
 impl HostConfig {
@@ -68,7 +70,15 @@ impl HostConfig {
             max_concurrent: MAX_CONCURRENT,
             max_reuse: MAX_REUSE,
             idle_timeout: IDLE_TIMEOUT,
+            files: Vec::new(),
         }
+    }
+
+    /// Mounts host directory `host` read-only at `guest` in every instance,
+    /// as a `files = [{ source, destination }]` entry in spin.toml does.
+    pub fn files(mut self, host: impl Into<PathBuf>, guest: &str) -> Self {
+        self.files.push((host.into(), guest.to_owned()));
+        self
     }
 
     /// The key-value backend of the `default` store.
@@ -322,6 +332,19 @@ struct Handler {
     shared: Arc<Shared>,
 }
 
+impl Handler {
+    fn wasi_ctx(&self) -> wasmtime::Result<WasiCtx> {
+        let mut wasi = WasiCtxBuilder::new();
+        // The component's output goes to the test's terminal, as Spin's
+        // goes to its own.
+        wasi.inherit_stdout().inherit_stderr();
+        for (host, guest) in &self.config.files {
+            wasi.preopened_dir(host, guest, DirPerms::READ, FilePerms::READ)?;
+        }
+        Ok(wasi.build())
+    }
+}
+
 impl HandlerState for Handler {
     type StoreData = Ctx;
     type WorkerExpiration = Expiry;
@@ -333,12 +356,7 @@ impl HandlerState for Handler {
         }
         let ctx = Ctx {
             table: ResourceTable::new(),
-            // The component's output goes to the test's terminal, as Spin's
-            // goes to its own.
-            wasi: WasiCtxBuilder::new()
-                .inherit_stdout()
-                .inherit_stderr()
-                .build(),
+            wasi: self.wasi_ctx()?,
             http: WasiHttpCtx::new(),
             hooks: NoOutbound,
             kv: KvCtx::new(self.shared.kv.clone()),
