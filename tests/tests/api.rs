@@ -529,18 +529,32 @@ async fn health_and_openapi_answer() {
 async fn the_playground_is_served_from_the_mounted_directory() {
     let dir = temp_db("playground").with_extension("d");
     std::fs::create_dir_all(dir.join("pkg")).unwrap();
-    std::fs::write(dir.join("index.html"), "<!doctype html><title>bgtasks</title>").unwrap();
+    std::fs::write(
+        dir.join("index.html"),
+        "<!doctype html><title>bgtasks</title>",
+    )
+    .unwrap();
     std::fs::write(dir.join("pkg/engine_bg.wasm"), b"\0asm").unwrap();
     let config = bgtasks_tests::HostConfig::new(service_wasm()).files(&dir, "/playground");
     let host = bgtasks_tests::Host::start(config).await.unwrap();
     let addr = host.addr();
     let page = get(addr, "/").await;
     assert_eq!(page.status, 200);
-    assert_eq!(page.header("content-type"), Some("text/html; charset=utf-8"));
+    assert_eq!(
+        page.header("content-type"),
+        Some("text/html; charset=utf-8")
+    );
     assert_eq!(&page.body[..], b"<!doctype html><title>bgtasks</title>");
     let wasm = get(addr, "/playground/pkg/engine_bg.wasm").await;
-    assert_eq!((wasm.status, wasm.header("content-type")), (200, Some("application/wasm")));
-    for path in ["/playground/missing.js", "/playground/..%2Fsecret", "/playground/.hidden"] {
+    assert_eq!(
+        (wasm.status, wasm.header("content-type")),
+        (200, Some("application/wasm"))
+    );
+    for path in [
+        "/playground/missing.js",
+        "/playground/..%2Fsecret",
+        "/playground/.hidden",
+    ] {
         assert_eq!(get(addr, path).await.status, 404, "{path}");
     }
 }
