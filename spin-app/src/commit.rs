@@ -83,7 +83,7 @@ async fn write_queue(kv: &Kv) {
         if group.is_empty() {
             return;
         }
-        let outcome = write_group(kv, &group);
+        let outcome = write_group(kv, &group).await;
         for waiting in group {
             let result = outcome
                 .as_ref()
@@ -95,9 +95,9 @@ async fn write_queue(kv: &Kv) {
     }
 }
 
-fn write_group(kv: &Kv, group: &[Waiting]) -> Result<(), StoreError> {
+async fn write_group(kv: &Kv, group: &[Waiting]) -> Result<(), StoreError> {
     let count = group.len() as i64;
-    let last = kv.increment(keys::POSITIONS, count)?;
+    let last = kv.increment(keys::POSITIONS, count).await?;
     // Positions first..=last are this group's, in arrival order.
     let first = (last - count + 1).max(1) as u64;
     let mut entries = Vec::with_capacity(group.len() * 3);

@@ -109,7 +109,7 @@ async fn earlier_submit(kv: &Kv, hash: &str, fingerprint: &str) -> Result<Option
     if let Some(raw) = kv.get(&record_key).await? {
         return matching(raw).map(Some);
     }
-    if kv.increment(&keys::idempotency_race(hash), 1)? == 1 {
+    if kv.increment(&keys::idempotency_race(hash), 1).await? == 1 {
         return Ok(None);
     }
     let deadline = now().plus(IDEMPOTENCY_WAIT_MS);

@@ -14,11 +14,15 @@
 //! | `sweep/floor` | below this position every task has ended | `set` by the recovery sweep |
 //!
 //! Counter keys live under `counter/` and are never `set`: on Spin, an
-//! `increment` on a key written by `set` fails and poisons the store.
+//! `increment` on a key written by `set` fails and poisons the store. The
+//! `no-atomics` build (for platforms without `wasi:keyvalue/atomics`) keeps
+//! them as ASCII decimals written with `set` instead, and never increments.
 
 use bgtasks_core::{Task, TaskId};
 use sha2::{Digest, Sha256};
-use spin_sdk::experimental::wasi::keyvalue::{atomics, batch, store as wasi_store};
+#[cfg(not(feature = "no-atomics"))]
+use spin_sdk::experimental::wasi::keyvalue::atomics;
+use spin_sdk::experimental::wasi::keyvalue::{batch, store as wasi_store};
 use spin_sdk::key_value::Store;
 
 pub mod keys {
@@ -107,8 +111,20 @@ impl Kv {
         Ok(values)
     }
 
-    pub fn increment(&self, key: &str, delta: i64) -> Result<i64, StoreError> {
-        atomics::increment(&self.bucket, key, delta).map_err(fail)
+    /// Adds `delta` to a counter and returns the new value: exact under
+    /// concurrency with atomics; without them (the `no-atomics` build) a
+    /// read-modify-write that racing instances can interleave.
+    pub async fn increment(&self, key: &str, delta: i64) -> Result<i64, StoreError> {
+        #[cfg(not(feature = "no-atomics"))]
+        {
+            atomics::increment(&self.bucket, key, delta).map_err(fail)
+        }
+        #[cfg(feature = "no-atomics")]
+        {
+            let value = self.counter(key).await? as i64 + delta;
+            self.set(key, value.to_string().as_bytes()).await?;
+            Ok(value)
+        }
     }
 
     /// Reads a counter without changing it: 8 bytes little-endian on SQLite,
@@ -161,6 +177,7 @@ impl Kv {
     /// SQLite (exact), Redis (reports failure even when it wrote: read back
     /// to see whose value is there) and stores whose CAS lets every racer
     /// win on a missing key (task records always exist before a swap).
+    #[cfg(not(feature = "no-atomics"))]
     pub async fn swap(&self, expected: &Task, new: &Task) -> Result<Swap, StoreError> {
         let key = keys::task(expected.id);
         let cas = atomics::Cas::new(&self.bucket, &key).map_err(fail)?;
@@ -183,6 +200,19 @@ impl Kv {
             }
             Err(atomics::CasError::StoreError(e)) => Err(fail(e)),
         }
+    }
+
+    /// Without atomics: compare the version, then write. Two workers can
+    /// both pass the check, so an attempt may run twice (at-least-once);
+    /// outputs are keyed by task id, so the second run rewrites the first's.
+    #[cfg(feature = "no-atomics")]
+    pub async fn swap(&self, expected: &Task, new: &Task) -> Result<Swap, StoreError> {
+        let current = self.load(expected.id).await?;
+        if current.as_ref().map(|t| t.version) != Some(expected.version) {
+            return Ok(Swap::Lost);
+        }
+        self.set(&keys::task(expected.id), &encode(new)).await?;
+        Ok(Swap::Won)
     }
 }
 
