@@ -123,3 +123,55 @@ async fn racing_submits_with_one_idempotency_key_create_one_task() {
         assert_eq!(listed["tasks"].as_array().unwrap().len(), 1);
     }
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn two_thousand_tasks_page_newest_first_with_no_gap_or_repeat() {
+    let host = start(Kv::Memory, Flaws::default()).await;
+    let addr = host.addr();
+    // 20 clients, each submitting 100 tasks one after another.
+    let clients: Vec<_> = (0..20)
+        .map(|client| {
+            tokio::spawn(async move {
+                let mut mine = Vec::new();
+                for i in 0..100 {
+                    let body =
+                        json!({"content": {"client": client, "i": i}, "simulate": {"delay_ms": 0}});
+                    mine.push(submit(addr, "/file/", &body).await);
+                }
+                mine
+            })
+        })
+        .collect();
+    let mut by_client = Vec::new();
+    for handle in clients {
+        by_client.push(handle.await.unwrap());
+    }
+    let mut listed = Vec::new();
+    let mut path = "/tasks?limit=200".to_owned();
+    loop {
+        let page = get(addr, &path).await.json();
+        let tasks = page["tasks"].as_array().unwrap();
+        assert!(tasks.len() <= 200);
+        listed.extend(tasks.iter().map(|t| t["id"].as_str().unwrap().to_owned()));
+        match page["next_cursor"].as_str() {
+            Some(cursor) => path = format!("/tasks?limit=200&cursor={cursor}"),
+            None => break,
+        }
+    }
+    assert_eq!(listed.len(), 2_000);
+    assert_eq!(
+        listed.iter().collect::<HashSet<_>>().len(),
+        2_000,
+        "no repeats"
+    );
+    // Each client's own tasks, submitted one after another, come newest first.
+    let rank: std::collections::HashMap<&String, usize> =
+        listed.iter().enumerate().map(|(i, id)| (id, i)).collect();
+    for mine in &by_client {
+        let ranks: Vec<usize> = mine.iter().map(|id| rank[id]).collect();
+        assert!(
+            ranks.windows(2).all(|w| w[0] > w[1]),
+            "a client's tasks out of order"
+        );
+    }
+}
