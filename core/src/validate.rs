@@ -73,10 +73,14 @@ impl<'a> Loc<'a> {
 // ---------------------------------------------------------------------------
 // Transport-level rules
 
-/// Whether a submit route accepts a body of this `content-type`: missing or
-/// empty, `application/json` or `application/<name>+json`, any case,
-/// parameters allowed. Anything else is a 415.
-pub fn content_type_accepted(content_type: Option<&[u8]>) -> bool {
+/// Whether a submit route accepts `body` under this `content-type`: a body
+/// is refused (415) unless its type is missing or empty, `application/json`
+/// or `application/<name>+json` (any case, parameters allowed). No body at
+/// all is never a 415: it is a 422 for the missing body.
+pub fn content_type_accepted(content_type: Option<&[u8]>, body: &[u8]) -> bool {
+    if body.is_empty() {
+        return true;
+    }
     let Some(raw) = content_type else { return true };
     let Ok(text) = std::str::from_utf8(raw) else {
         return false;

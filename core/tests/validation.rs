@@ -289,7 +289,7 @@ fn content_types_json_or_nothing() {
         Some("application/merge-patch+json;q=1"),
     ] {
         assert!(
-            validate::content_type_accepted(ok.map(str::as_bytes)),
+            validate::content_type_accepted(ok.map(str::as_bytes), b"{}"),
             "{ok:?}"
         );
     }
@@ -302,10 +302,16 @@ fn content_types_json_or_nothing() {
         ";",
     ] {
         assert!(
-            !validate::content_type_accepted(Some(bad.as_bytes())),
+            !validate::content_type_accepted(Some(bad.as_bytes()), b"{}"),
             "{bad}"
         );
     }
+}
+
+#[test]
+fn no_body_is_never_a_media_type_problem() {
+    assert!(validate::content_type_accepted(Some(b"text/plain"), b""));
+    assert!(!validate::content_type_accepted(Some(b"text/plain"), b" "));
 }
 
 #[test]

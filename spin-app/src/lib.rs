@@ -92,7 +92,7 @@ async fn serve(request: types::Request) -> Result<Reply, Reply> {
                 return Err(Problem::TooLarge.into());
             }
             let body = read_body(request).await.ok_or(Problem::TooLarge)?;
-            if !validate::content_type_accepted(header("content-type").as_deref()) {
+            if !validate::content_type_accepted(header("content-type").as_deref(), &body) {
                 return Err(Problem::UnsupportedMediaType.into());
             }
             service::submit(kind, &body, header("idempotency-key").as_deref()).await

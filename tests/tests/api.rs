@@ -324,6 +324,18 @@ async fn content_types_other_than_json_are_415_and_size_comes_first() {
         assert_eq!(resp.status, 415, "{ct}");
         assert!(resp.json()["detail"].is_string());
     }
+    let empty = request(
+        addr,
+        "POST",
+        "/file/",
+        &[("content-type", "text/plain")],
+        Bytes::new(),
+    )
+    .await;
+    assert_eq!(
+        empty.status, 422,
+        "no body: the body is missing, whatever its type"
+    );
     let huge = vec![b'x'; 70_000];
     let resp = request(
         addr,
