@@ -346,6 +346,9 @@ impl Task {
         if self.history.len() == HISTORY_LIMIT {
             self.history.remove(0);
         }
+        // Most tasks make one attempt: grow one record at a time rather than
+        // by Vec's default first step of four (the bulk of a task's memory).
+        self.history.reserve_exact(1);
         self.history.push(record);
     }
 
