@@ -10,7 +10,7 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use bgtasks_core::{Claim, Millis, Output, Sink, Task, TransitionError, work};
+use bgtasks_core::{Claim, Millis, Output, Sink, Task, work};
 
 use crate::store::{Kv, StoreError, Swap, keys};
 
@@ -42,10 +42,8 @@ pub async fn claim_if_due(kv: &Kv, task: Task) -> Result<(Task, Option<Claim>), 
         return Ok((task, None));
     }
     let mut claimed = task.clone();
-    let claim = match claimed.claim(at, token()) {
-        Ok(claim) => claim,
-        Err(TransitionError::NotDue(_) | TransitionError::Finished) => return Ok((task, None)),
-        Err(_) => return Ok((task, None)),
+    let Ok(claim) = claimed.claim(at, token()) else {
+        return Ok((task, None));
     };
     match kv.swap(&task, &claimed).await? {
         Swap::Won => Ok((claimed, Some(claim))),
