@@ -117,9 +117,6 @@ const SWEEP_EVERY_MS: u64 = 1_000;
 /// When this instance last swept. Instances are shared by chance between
 /// requests: this only spreads the cost, it holds no truth.
 static LAST_SWEEP: AtomicU64 = AtomicU64::new(0);
-/// Where the next sweep of this instance starts, past the floor, so that a
-/// long-waiting task at the floor does not hide the ones after it.
-static SWEEP_OFFSET: AtomicU64 = AtomicU64::new(0);
 
 /// Starts a recovery sweep in the background unless this instance swept
 /// recently: finds unfinished tasks that are due (or whose worker vanished)
@@ -153,8 +150,11 @@ async fn sweep() -> Result<(), StoreError> {
     if floor > head {
         return Ok(());
     }
-    let offset = SWEEP_OFFSET.fetch_add(SWEEP_SPAN, Ordering::Relaxed) % (head - floor + 1);
-    // The span at the floor (to move the floor on) and one further in.
+    // The span at the floor (to move the floor on), and one at a random
+    // place above it, so that a task waiting long at the floor does not hide
+    // the ones after it from sweeps (instances are short-lived: a counter in
+    // the instance would restart at the floor every time).
+    let offset = token() % (head - floor + 1);
     let mut positions: Vec<u64> = (floor..=head).take(SWEEP_SPAN as usize).collect();
     positions.extend((floor + offset..=head).take(SWEEP_SPAN as usize));
     positions.sort_unstable();
