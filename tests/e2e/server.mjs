@@ -16,7 +16,7 @@ const TYPES = {
   ".ts": "text/plain; charset=utf-8",
 };
 
-// The contract's routes (API.md): everything the page may fetch in Live mode.
+// The service's API routes: everything the page may fetch in Live mode.
 const API = /^\/(notify|report|file)\/?$|^\/(status|retry-task|outputs)\/|^\/(tasks|healthz|openapi\.json)$/;
 
 // The same rule as the service's router: plain segments, none hidden.

@@ -2,7 +2,7 @@
 //! (or any spin-sdk 7 HTTP component) the way Spin 4.1 runs it, so that the
 //! project's tests see Spin's behaviour without installing Spin.
 //!
-//! It reproduces what `/work/shared/SPIN-NOTES.md` records about Spin:
+//! It reproduces what was measured of Spin 4.1 (spin-sdk 7 components):
 //! shared instances (16 concurrent, 128 in all, 1 s idle), background work
 //! that outlives the response, a trap failing every request on its instance,
 //! Spin's SQLite key-value file, atomics with Spin's encodings and flaws,

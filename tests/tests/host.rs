@@ -1,4 +1,4 @@
-//! The test host checked against SPIN-NOTES.md, one behaviour per test,
+//! The test host checked against Spin 4.1's measured behaviour, one per test,
 //! through the probe component (`tests/probe`).
 
 use std::path::PathBuf;

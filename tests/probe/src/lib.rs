@@ -1,8 +1,8 @@
 //! Probe component for the bgtasks test host (test infrastructure only).
 //!
 //! Each route exercises one behaviour of Spin 4.1 that `bgtasks-tests`
-//! reproduces, so the host's own tests can check the host against
-//! SPIN-NOTES.md through a real spin-sdk 7 component. Query strings carry the
+//! reproduces, so the host's own tests can check the host against Spin's
+//! measured behaviour through a real spin-sdk 7 component. Query strings carry the
 //! arguments (`key`, `ms`, ...); answers are plain text so tests can compare
 //! them without a JSON parser on either side.
 //!
