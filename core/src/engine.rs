@@ -7,6 +7,8 @@
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap};
 
+use foldhash::fast::FixedState;
+
 use crate::id::TaskId;
 use crate::list::{ListQuery, Page};
 use crate::problem::Problem;
@@ -42,7 +44,7 @@ struct IdempotencyRecord {
 pub struct Engine {
     /// Position p (1-based, as in listing) is `tasks[p - 1]`.
     tasks: Vec<Task>,
-    by_id: HashMap<TaskId, usize>,
+    by_id: HashMap<TaskId, usize, FixedState>,
     /// (when, task index): when a task next needs the worker. Entries that no
     /// longer match the task's phase are skipped when popped.
     timers: BinaryHeap<Reverse<(Millis, usize)>>,
