@@ -4,8 +4,9 @@
 //! (layout in [`store`]), with bgtasks-core doing validation, transitions
 //! and rendering. This crate adds routing, storage and waiting:
 //!
-//! - a submit stores its task already claimed, in one commit, answers 202,
-//!   and runs the task in the background of the same invocation;
+//! - a submit stores its task already claimed, in one commit that it shares
+//!   with the submits arriving on the same instance meanwhile (`commit`),
+//!   answers 202, and runs the task in the background of the invocation;
 //! - every later change to a task is a compare-and-swap on its record, whose
 //!   version grows with each transition, so no two workers run one attempt;
 //! - background work may vanish (Spin drops it on SIGTERM), so reading a
