@@ -14,7 +14,7 @@ pub struct Faults(Arc<Mutex<State>>);
 struct State {
     next: u64,
     probability: f64,
-    rng: u64,
+    rng: fastrand::Rng,
     injected: u64,
     calls: u64,
     writes: u64,
@@ -31,8 +31,7 @@ impl Faults {
     pub fn fail_with_probability(&self, p: f64, seed: u64) {
         let mut s = self.lock();
         s.probability = p.clamp(0.0, 1.0);
-        // A zero state would make xorshift stick at zero.
-        s.rng = seed ^ 0x9E37_79B9_7F4A_7C15;
+        s.rng = fastrand::Rng::with_seed(seed);
     }
 
     /// Stops injecting faults (pending `fail_next` ones included).
@@ -70,13 +69,7 @@ impl Faults {
             s.next -= 1;
             true
         } else if s.probability > 0.0 {
-            // xorshift64*: small, seedable, good enough for a coin.
-            let mut x = s.rng;
-            x ^= x >> 12;
-            x ^= x << 25;
-            x ^= x >> 27;
-            s.rng = x;
-            let draw = (x.wrapping_mul(0x2545_F491_4F6C_DD1D) >> 11) as f64 / (1u64 << 53) as f64;
+            let draw = s.rng.f64();
             draw < s.probability
         } else {
             false
