@@ -87,11 +87,6 @@ async fn serve(request: types::Request) -> Result<Reply, Reply> {
                     .find(|(n, _)| n.eq_ignore_ascii_case(name))
                     .map(|(_, v)| v.clone())
             };
-            let declared = header("content-length")
-                .and_then(|v| std::str::from_utf8(&v).ok()?.trim().parse::<u64>().ok());
-            if declared.is_some_and(|n| n > validate::MAX_BODY_BYTES as u64) {
-                return Err(Problem::TooLarge.into());
-            }
             let body = read_body(request).await.ok_or(Problem::TooLarge)?;
             if !validate::content_type_accepted(header("content-type").as_deref(), &body) {
                 return Err(Problem::UnsupportedMediaType.into());
@@ -109,26 +104,41 @@ async fn serve(request: types::Request) -> Result<Reply, Reply> {
     }
 }
 
-/// Reads the request body, at most one byte more than the limit: `None`
-/// when it is over, however it was sent (whole or chunked). Spin sets no
-/// limit of its own.
+/// Reads the request body, keeping at most one byte more than the limit:
+/// `None` when it is over, however it was sent (whole or chunked). Spin sets
+/// no limit of its own.
+///
+/// Past the limit the rest is read and dropped, up to [`DRAIN_BYTES`], before
+/// the 413 goes out: a server that answers while the client is still sending
+/// closes on it, and the client sees a broken pipe instead of the 413.
 async fn read_body(request: types::Request) -> Option<Vec<u8>> {
     let (_done, done_reader) = spin_sdk::wasip3::wit_future::new(|| Ok(()));
     let (mut stream, _trailers) = types::Request::consume_body(request, done_reader);
     let mut body = Vec::new();
+    let mut over = false;
+    let mut dropped = 0;
     loop {
-        let room = validate::MAX_BODY_BYTES + 1 - body.len();
-        let (result, chunk) = stream.read(Vec::with_capacity(room.min(16 * 1024))).await;
-        body.extend_from_slice(&chunk);
-        if body.len() > validate::MAX_BODY_BYTES {
-            return None;
+        let (result, chunk) = stream.read(Vec::with_capacity(16 * 1024)).await;
+        if !over && body.len() + chunk.len() > validate::MAX_BODY_BYTES {
+            over = true;
+            dropped = body.len();
+            body = Vec::new();
+        }
+        if over {
+            dropped += chunk.len();
+        } else {
+            body.extend_from_slice(&chunk);
         }
         match result {
-            StreamResult::Complete(_) => continue,
-            StreamResult::Dropped | StreamResult::Cancelled => return Some(body),
+            StreamResult::Complete(_) if !over || dropped < DRAIN_BYTES => continue,
+            StreamResult::Complete(_) => return None,
+            StreamResult::Dropped | StreamResult::Cancelled => return (!over).then_some(body),
         }
     }
 }
+
+/// How much of an oversized body is read (and dropped) before answering.
+const DRAIN_BYTES: usize = 1 << 20;
 
 fn method_name(method: Method) -> String {
     match method {
