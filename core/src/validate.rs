@@ -147,11 +147,16 @@ pub fn submit<'a>(
         return Err(crate::Problem::TooLarge);
     }
     let key = idempotency_key.map(self::idempotency_key).transpose();
-    match (key, submission(kind, body)) {
+    // Parsed once: the fingerprint is taken from the same value.
+    let parsed = parse_body(body);
+    let print = match (&key, &parsed) {
+        (Ok(Some(_)), Ok(value)) => Some(fingerprint_value(kind, value)),
+        _ => None,
+    };
+    match (key, parsed.and_then(|value| submission_from(kind, value))) {
         (Ok(key), Ok(submission)) => Ok(AcceptedSubmit {
             submission,
-            // A body that validated is JSON, so it has a fingerprint.
-            idempotency: key.map(|k| (k, fingerprint(kind, body).unwrap_or_default())),
+            idempotency: key.zip(print),
         }),
         (key, submission) => {
             let mut errors = key.err().unwrap_or_default();
@@ -168,7 +173,10 @@ pub fn submit<'a>(
 /// in field order. `body` is what the client sent, at most
 /// [`MAX_BODY_BYTES`] (the shell enforces the size first).
 pub fn submission(kind: TaskKind, body: &[u8]) -> Result<Submission, Vec<FieldError>> {
-    let value = parse_body(body)?;
+    submission_from(kind, parse_body(body)?)
+}
+
+fn submission_from(kind: TaskKind, value: Value) -> Result<Submission, Vec<FieldError>> {
     let root = Loc::root("body");
     let Value::Object(obj) = value else {
         return Err(vec![FieldError::new(
@@ -231,11 +239,15 @@ pub fn submission(kind: TaskKind, body: &[u8]) -> Result<Submission, Vec<FieldEr
 /// `None` when the body is not JSON (such a body is refused anyway).
 pub fn fingerprint(kind: TaskKind, body: &[u8]) -> Option<[u8; 32]> {
     let value: Value = serde_json::from_slice(body).ok()?;
+    Some(fingerprint_value(kind, &value))
+}
+
+fn fingerprint_value(kind: TaskKind, value: &Value) -> [u8; 32] {
     let mut hasher = Sha256::new();
     hasher.update(kind.as_str().as_bytes());
     hasher.update([0]);
-    canonical(&value, &mut hasher);
-    Some(hasher.finalize().into())
+    canonical(value, &mut hasher);
+    hasher.finalize().into()
 }
 
 /// Feeds a value to the hasher with object keys sorted, so that key order

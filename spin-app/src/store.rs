@@ -56,7 +56,7 @@ pub mod keys {
 /// A store call failed; the request answers 503 and nothing it did not
 /// finish is acknowledged.
 #[derive(Debug)]
-pub struct StoreError(#[allow(dead_code)] pub String);
+pub struct StoreError(pub String);
 
 fn fail(e: impl std::fmt::Debug) -> StoreError {
     StoreError(format!("{e:?}"))
