@@ -182,14 +182,7 @@ async fn a_failed_task_is_retried_by_hand_once_and_succeeds() {
     assert_eq!(task["status"], "failed");
     assert_eq!(task["error"], "simulated failure (attempt 1 of 1)");
 
-    let resp = request(
-        addr,
-        "POST",
-        &format!("/retry-task/{id}"),
-        &[],
-        Bytes::new(),
-    )
-    .await;
+    let resp = retry(addr, &id).await;
     assert_eq!(
         (resp.status, resp.json()),
         (200, json!({"task_id": id, "status": "retried"}))
@@ -200,14 +193,7 @@ async fn a_failed_task_is_retried_by_hand_once_and_succeeds() {
         (&json!("pending"), &json!(1), &Value::Null)
     );
 
-    let again = request(
-        addr,
-        "POST",
-        &format!("/retry-task/{id}"),
-        &[],
-        Bytes::new(),
-    )
-    .await;
+    let again = retry(addr, &id).await;
     assert_eq!(
         (again.status, again.json()),
         (400, json!({"detail": "Task is not in a failed state"}))

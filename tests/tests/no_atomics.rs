@@ -6,7 +6,6 @@ mod common;
 use std::time::Duration;
 
 use bgtasks_tests::{Flaws, Host, HostConfig, Kv};
-use bytes::Bytes;
 use common::*;
 use serde_json::json;
 
@@ -78,11 +77,7 @@ async fn tasks_run_retry_and_list_without_atomics() {
 
     // Racing retries: without compare-and-swap both may pass (at-least-once),
     // but at least one does, and the task ends in success.
-    let path = format!("/retry-task/{failing}");
-    let (a, b) = tokio::join!(
-        request(addr, "POST", &path, &[], Bytes::new()),
-        request(addr, "POST", &path, &[], Bytes::new()),
-    );
+    let (a, b) = tokio::join!(retry(addr, &failing), retry(addr, &failing));
     assert!(
         a.status == 200 || b.status == 200,
         "{} {}",

@@ -7,7 +7,6 @@ use std::collections::HashSet;
 use std::time::Duration;
 
 use bgtasks_tests::{Flaws, Kv};
-use bytes::Bytes;
 use common::*;
 use serde_json::json;
 
@@ -48,11 +47,7 @@ async fn racing_retries(flaws: Flaws) {
         let id = submit(addr, "/notify/", &notification(10, 1)).await;
         let task = poll_until(addr, &id, Duration::from_secs(5), finished).await;
         assert_eq!(task["status"], "failed");
-        let path = format!("/retry-task/{id}");
-        let (a, b) = tokio::join!(
-            request(addr, "POST", &path, &[], Bytes::new()),
-            request(addr, "POST", &path, &[], Bytes::new()),
-        );
+        let (a, b) = tokio::join!(retry(addr, &id), retry(addr, &id));
         let mut codes = [a.status, b.status];
         codes.sort();
         assert_eq!(

@@ -152,6 +152,18 @@ pub async fn submit(addr: SocketAddr, path: &str, body: &Value) -> String {
     resp.json()["task_id"].as_str().unwrap().to_owned()
 }
 
+/// `POST /retry-task/{id}`.
+pub async fn retry(addr: SocketAddr, id: &str) -> Resp {
+    request(
+        addr,
+        "POST",
+        &format!("/retry-task/{id}"),
+        &[],
+        Bytes::new(),
+    )
+    .await
+}
+
 pub async fn status(addr: SocketAddr, id: &str) -> Value {
     let resp = get(addr, &format!("/status/{id}")).await;
     assert_eq!(resp.status, 200, "{:?}", resp.body);
