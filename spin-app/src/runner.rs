@@ -159,7 +159,7 @@ async fn sweep() -> Result<(), StoreError> {
     positions.extend((floor + offset..=head).take(SWEEP_SPAN as usize));
     positions.sort_unstable();
     positions.dedup();
-    let tasks = kv.tasks_at(&positions)?;
+    let tasks = kv.tasks_at(&positions).await?;
     let mut new_floor = floor;
     for (&position, task) in positions.iter().zip(tasks) {
         // A position with no task is a submit that never completed (or has

@@ -173,7 +173,7 @@ pub async fn list(query: &str) -> Result<Reply, Reply> {
     let kv = Kv::open().await?;
     let head = kv.counter(keys::POSITIONS).await?;
     let positions: Vec<u64> = query.window(head).collect();
-    let tasks = kv.tasks_at(&positions)?;
+    let tasks = kv.tasks_at(&positions).await?;
     let page = query.page(
         positions
             .iter()

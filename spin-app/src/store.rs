@@ -19,6 +19,7 @@
 //! them as ASCII decimals written with `set` instead, and never increments.
 
 use bgtasks_core::{Task, TaskId};
+use futures_util::future::join_all;
 use sha2::{Digest, Sha256};
 #[cfg(not(feature = "no-atomics"))]
 use spin_sdk::experimental::wasi::keyvalue::atomics;
@@ -98,17 +99,14 @@ impl Kv {
         batch::set_many(&self.bucket, entries).map_err(fail)
     }
 
-    pub fn get_many(&self, keys: &[String]) -> Result<Vec<Option<Vec<u8>>>, StoreError> {
-        let found = batch::get_many(&self.bucket, keys).map_err(fail)?;
-        // Answers come back per key; match them by name rather than trust
-        // their order.
-        let mut values: Vec<Option<Vec<u8>>> = vec![None; keys.len()];
-        for (key, value) in found {
-            if let Some(i) = keys.iter().position(|k| *k == key) {
-                values[i] = value;
-            }
-        }
-        Ok(values)
+    /// Reads `keys` at once: one `get` each, all in flight together (on
+    /// Redis they share one round trip). Never `batch::get_many`: Spin's
+    /// Redis backend sends `KEYS` for it, which fails or panics inside Spin.
+    pub async fn get_each(&self, keys: &[String]) -> Result<Vec<Option<Vec<u8>>>, StoreError> {
+        join_all(keys.iter().map(|key| self.get(key)))
+            .await
+            .into_iter()
+            .collect()
     }
 
     /// Adds `delta` to a counter and returns the new value: exact under
@@ -144,17 +142,19 @@ impl Kv {
     }
 
     /// The tasks at listing positions `positions`, in the same order: two
-    /// batch reads (index entries, then records), whatever the store holds.
-    /// `None` where a position has no readable task.
-    pub fn tasks_at(&self, positions: &[u64]) -> Result<Vec<Option<Task>>, StoreError> {
+    /// rounds of reads (index entries, then records), one `get` per key,
+    /// whatever the store holds. `None` where a position has no readable
+    /// task.
+    pub async fn tasks_at(&self, positions: &[u64]) -> Result<Vec<Option<Task>>, StoreError> {
         let pos_keys: Vec<String> = positions.iter().map(|&p| keys::position(p)).collect();
         let ids: Vec<Option<TaskId>> = self
-            .get_many(&pos_keys)?
+            .get_each(&pos_keys)
+            .await?
             .into_iter()
             .map(|raw| TaskId::parse(std::str::from_utf8(&raw?).ok()?))
             .collect();
         let task_keys: Vec<String> = ids.iter().flatten().map(|&id| keys::task(id)).collect();
-        let mut records = self.get_many(&task_keys)?.into_iter();
+        let mut records = self.get_each(&task_keys).await?.into_iter();
         Ok(ids
             .iter()
             .map(|id| {
