@@ -14,6 +14,13 @@ for target in wasm32-wasip2 wasm32-unknown-unknown; do
   rustup target list --installed | grep -qx "$target" || rustup target add "$target"
 done
 
+step "Redis for the scale-out tests (Debian's redis-server; the tests start their own)"
+if ! command -v redis-server >/dev/null; then
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server
+fi
+# The package may start a system service; the tests never use it.
+redis-server --version
+
 step "Formatting (cargo fmt --check)"
 cargo fmt --all --check
 
@@ -28,7 +35,26 @@ cargo build -p bgtasks-core --target wasm32-unknown-unknown
 
 step "Tests: engine, service (built component on the test host), host"
 # The service tests build the component themselves (release, wasm32-wasip2).
+# Each test process starts a private redis-server for its Redis stores.
 cargo test --workspace
+
+# The service's black-box tests (HTTP only): the same files run again on
+# every other store and runtime below.
+blackbox=(--test api --test durability --test races --test hostile --test scaleout)
+
+step "The service's black-box tests again, every store on Redis (test host)"
+BGTASKS_STORE=redis cargo test -p bgtasks-tests "${blackbox[@]}"
+
+step "Under the real Spin (SQLite, then Redis), where Spin 4.1 or later is installed"
+spin_version=$(spin --version 2>/dev/null | awk '{print $2}' || true)
+if [[ "$spin_version" =~ ^([0-9]+)\.([0-9]+) ]] &&
+   (( BASH_REMATCH[1] > 4 || (BASH_REMATCH[1] == 4 && BASH_REMATCH[2] >= 1) )); then
+  echo "spin $spin_version: the black-box tests and the host's probe checks run under spin up"
+  BGTASKS_RUNTIME=spin cargo test -p bgtasks-tests "${blackbox[@]}" --test host
+  BGTASKS_RUNTIME=spin BGTASKS_STORE=redis cargo test -p bgtasks-tests "${blackbox[@]}" --test host
+else
+  echo "No spin 4.1 or later on PATH: skipped the pass under the real Spin (the test host stood in)."
+fi
 
 step "Playground: build the page (installs the pinned wasm-bindgen CLI if missing)"
 bash web-demo/build.sh

@@ -2,11 +2,11 @@
 //! manual poking where the Spin CLI is not installed:
 //!
 //! ```sh
-//! cargo run --release -p bgtasks-tests --example serve -- [SQLITE_FILE]
+//! cargo run --release -p bgtasks-tests --example serve -- [SQLITE_FILE | redis://HOST:PORT/DB]
 //! ```
 //!
-//! Prints the URL, then serves until interrupted. Without a file the store
-//! is in memory. The built playground (`web-demo/dist`, from
+//! Prints the URL, then serves until interrupted. Without an argument the
+//! store is in memory. The built playground (`web-demo/dist`, from
 //! `web-demo/build.sh`) is mounted as spin.toml mounts it, when present.
 
 use bgtasks_tests::{Flaws, Host, HostConfig, Kv};
@@ -14,6 +14,7 @@ use bgtasks_tests::{Flaws, Host, HostConfig, Kv};
 #[tokio::main(flavor = "multi_thread")]
 async fn main() -> anyhow::Result<()> {
     let kv = match std::env::args().nth(1) {
+        Some(url) if url.starts_with("redis://") => Kv::Redis(url),
         Some(path) => Kv::sqlite(path),
         None => Kv::Memory,
     };

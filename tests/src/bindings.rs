@@ -1,17 +1,21 @@
 //! Host side of `spin:key-value/key-value@3.0.0` and
 //! `wasi:keyvalue/{store,atomics,batch}@0.2.0-draft2`, generated from the WIT
 //! that spin-sdk 7.0.0 ships (copied under `tests/wit/`).
+//!
+//! As in Spin (`crates/factor-key-value/src/host.rs`), every import is an
+//! async host function: the `wasi:keyvalue` ones are synchronous to the
+//! guest, so while one runs its whole instance waits.
 
 use wasmtime::component::{
     Accessor, FutureReader, HasData, Linker, Resource, ResourceTable, StreamReader,
 };
 
-use crate::kv::{CasSeen, Fail, KvHandle, OpenError, Swap};
+use crate::kv::{CasState, Fail, KvHandle, OpenError, Swap};
 
 wasmtime::component::bindgen!({
     path: "wit",
     world: "bgtasks:test-host/key-value-host",
-    imports: { default: trappable },
+    imports: { default: async | trappable },
     with: {
         "spin:key-value/key-value.store": SpinStore,
         "wasi:keyvalue/store.bucket": Bucket,
@@ -22,21 +26,17 @@ wasmtime::component::bindgen!({
 use spin::key_value::key_value as v3;
 use wasi::keyvalue::{atomics, batch, store as wstore};
 
-/// An open `spin:key-value` store: just its label, as in Spin.
-pub struct SpinStore {
-    label: String,
-}
+/// An open `spin:key-value` store. Only `default` opens, so it holds
+/// nothing.
+pub struct SpinStore;
 
-/// An open `wasi:keyvalue` bucket.
-pub struct Bucket {
-    label: String,
-}
+/// An open `wasi:keyvalue` bucket (only `default` opens).
+pub struct Bucket;
 
-/// A CAS handle: the key and what `current` saw.
+/// A CAS handle: the key and the backend's state.
 pub struct CasHandle {
-    label: String,
     key: String,
-    seen: CasSeen,
+    state: CasState,
 }
 
 /// Per-instance key-value state: the resource table for the handles above
@@ -44,6 +44,10 @@ pub struct CasHandle {
 pub struct KvCtx {
     table: ResourceTable,
     kv: KvHandle,
+    /// Handles the guest gave up to `swap`. Spin never removes them from
+    /// its table, so their state (on Redis, an open connection) lives as
+    /// long as the instance does.
+    spent: Vec<CasState>,
 }
 
 impl KvCtx {
@@ -51,6 +55,7 @@ impl KvCtx {
         KvCtx {
             table: ResourceTable::new(),
             kv,
+            spent: Vec::new(),
         }
     }
 }
@@ -91,21 +96,21 @@ fn table_err(e: wasmtime::component::ResourceTableError) -> wasmtime::Error {
 impl v3::Host for KvCtx {}
 
 impl v3::HostStore for KvCtx {
-    fn drop(&mut self, rep: Resource<SpinStore>) -> wasmtime::Result<()> {
+    async fn drop(&mut self, rep: Resource<SpinStore>) -> wasmtime::Result<()> {
         self.table.delete(rep).map_err(table_err)?;
         Ok(())
     }
 }
 
-/// The label and shared store behind a `spin:key-value` handle.
+/// The shared store behind a `spin:key-value` handle (checking the handle).
 fn spin_store<T>(
     accessor: &Accessor<T, KvData>,
     store: &Resource<SpinStore>,
-) -> wasmtime::Result<(String, KvHandle)> {
+) -> wasmtime::Result<KvHandle> {
     accessor.with(|mut access| {
         let ctx = access.get();
-        let label = ctx.table.get(store).map_err(table_err)?.label.clone();
-        Ok((label, ctx.kv.clone()))
+        ctx.table.get(store).map_err(table_err)?;
+        Ok(ctx.kv.clone())
     })
 }
 
@@ -114,17 +119,14 @@ impl<T> v3::HostStoreWithStore<T> for KvData {
         accessor: &Accessor<T, Self>,
         label: String,
     ) -> wasmtime::Result<Result<Resource<SpinStore>, v3::Error>> {
-        accessor.with(|mut access| {
-            let ctx = access.get();
-            match ctx.kv.open(&label) {
-                Ok(()) => Ok(Ok(ctx
-                    .table
-                    .push(SpinStore { label })
-                    .map_err(table_err)?)),
-                Err(OpenError::AccessDenied) => Ok(Err(v3::Error::AccessDenied)),
-                Err(OpenError::Other(m)) => Ok(Err(v3::Error::Other(m))),
-            }
-        })
+        let kv = accessor.with(|mut access| access.get().kv.clone());
+        match kv.open(&label).await {
+            Ok(()) => accessor.with(|mut access| {
+                Ok(Ok(access.get().table.push(SpinStore).map_err(table_err)?))
+            }),
+            Err(OpenError::AccessDenied) => Ok(Err(v3::Error::AccessDenied)),
+            Err(OpenError::Other(m)) => Ok(Err(v3::Error::Other(m))),
+        }
     }
 
     async fn get(
@@ -132,8 +134,8 @@ impl<T> v3::HostStoreWithStore<T> for KvData {
         store: Resource<SpinStore>,
         key: String,
     ) -> wasmtime::Result<Result<Option<Vec<u8>>, v3::Error>> {
-        let (label, kv) = spin_store(accessor, &store)?;
-        split(kv.get(&label, &key), v3::Error::Other)
+        let kv = spin_store(accessor, &store)?;
+        split(kv.get(&key).await, v3::Error::Other)
     }
 
     async fn set(
@@ -142,8 +144,8 @@ impl<T> v3::HostStoreWithStore<T> for KvData {
         key: String,
         value: Vec<u8>,
     ) -> wasmtime::Result<Result<(), v3::Error>> {
-        let (label, kv) = spin_store(accessor, &store)?;
-        split(kv.set(&label, &key, &value), v3::Error::Other)
+        let kv = spin_store(accessor, &store)?;
+        split(kv.set(&key, &value).await, v3::Error::Other)
     }
 
     async fn delete(
@@ -151,8 +153,8 @@ impl<T> v3::HostStoreWithStore<T> for KvData {
         store: Resource<SpinStore>,
         key: String,
     ) -> wasmtime::Result<Result<(), v3::Error>> {
-        let (label, kv) = spin_store(accessor, &store)?;
-        split(kv.delete(&label, &key), v3::Error::Other)
+        let kv = spin_store(accessor, &store)?;
+        split(kv.delete(&key).await, v3::Error::Other)
     }
 
     async fn exists(
@@ -160,18 +162,18 @@ impl<T> v3::HostStoreWithStore<T> for KvData {
         store: Resource<SpinStore>,
         key: String,
     ) -> wasmtime::Result<Result<bool, v3::Error>> {
-        let (label, kv) = spin_store(accessor, &store)?;
-        split(kv.exists(&label, &key), v3::Error::Other)
+        let kv = spin_store(accessor, &store)?;
+        split(kv.exists(&key).await, v3::Error::Other)
     }
 
     async fn get_keys(
         accessor: &Accessor<T, Self>,
         store: Resource<SpinStore>,
     ) -> wasmtime::Result<(StreamReader<String>, FutureReader<Result<(), v3::Error>>)> {
-        let (label, kv) = spin_store(accessor, &store)?;
+        let kv = spin_store(accessor, &store)?;
         // Spin streams from the database; reading all keys first gives the
         // guest the same sequence (and the same O(n) cost).
-        let (keys, result) = match split(kv.keys(&label), v3::Error::Other)? {
+        let (keys, result) = match split(kv.keys().await, v3::Error::Other)? {
             Ok(keys) => (keys, Ok(())),
             Err(e) => (Vec::new(), Err(e)),
         };
@@ -185,11 +187,12 @@ impl<T> v3::HostStoreWithStore<T> for KvData {
     }
 }
 
-// ---- wasi:keyvalue@0.2.0-draft2 (synchronous functions) ----
+// ---- wasi:keyvalue@0.2.0-draft2 (synchronous to the guest) ----
 
 impl KvCtx {
-    fn bucket(&self, bucket: &Resource<Bucket>) -> wasmtime::Result<String> {
-        Ok(self.table.get(bucket).map_err(table_err)?.label.clone())
+    fn bucket(&self, bucket: &Resource<Bucket>) -> wasmtime::Result<KvHandle> {
+        self.table.get(bucket).map_err(table_err)?;
+        Ok(self.kv.clone())
     }
 }
 
@@ -198,15 +201,12 @@ fn wasi_other(msg: String) -> wstore::Error {
 }
 
 impl wstore::Host for KvCtx {
-    fn open(
+    async fn open(
         &mut self,
         identifier: String,
     ) -> wasmtime::Result<Result<Resource<Bucket>, wstore::Error>> {
-        match self.kv.open(&identifier) {
-            Ok(()) => Ok(Ok(self
-                .table
-                .push(Bucket { label: identifier })
-                .map_err(table_err)?)),
+        match self.kv.clone().open(&identifier).await {
+            Ok(()) => Ok(Ok(self.table.push(Bucket).map_err(table_err)?)),
             Err(OpenError::AccessDenied) => Ok(Err(wstore::Error::AccessDenied)),
             Err(OpenError::Other(m)) => Ok(Err(wstore::Error::Other(m))),
         }
@@ -214,135 +214,147 @@ impl wstore::Host for KvCtx {
 }
 
 impl wstore::HostBucket for KvCtx {
-    fn get(
+    async fn get(
         &mut self,
         bucket: Resource<Bucket>,
         key: String,
     ) -> wasmtime::Result<Result<Option<Vec<u8>>, wstore::Error>> {
-        let label = self.bucket(&bucket)?;
-        split(self.kv.get(&label, &key), wasi_other)
+        let kv = self.bucket(&bucket)?;
+        split(kv.get(&key).await, wasi_other)
     }
 
-    fn set(
+    async fn set(
         &mut self,
         bucket: Resource<Bucket>,
         key: String,
         value: Vec<u8>,
     ) -> wasmtime::Result<Result<(), wstore::Error>> {
-        let label = self.bucket(&bucket)?;
-        split(self.kv.set(&label, &key, &value), wasi_other)
+        let kv = self.bucket(&bucket)?;
+        split(kv.set(&key, &value).await, wasi_other)
     }
 
-    fn delete(
+    async fn delete(
         &mut self,
         bucket: Resource<Bucket>,
         key: String,
     ) -> wasmtime::Result<Result<(), wstore::Error>> {
-        let label = self.bucket(&bucket)?;
-        split(self.kv.delete(&label, &key), wasi_other)
+        let kv = self.bucket(&bucket)?;
+        split(kv.delete(&key).await, wasi_other)
     }
 
-    fn exists(
+    async fn exists(
         &mut self,
         bucket: Resource<Bucket>,
         key: String,
     ) -> wasmtime::Result<Result<bool, wstore::Error>> {
-        let label = self.bucket(&bucket)?;
-        split(self.kv.exists(&label, &key), wasi_other)
+        let kv = self.bucket(&bucket)?;
+        split(kv.exists(&key).await, wasi_other)
     }
 
-    fn list_keys(
+    async fn list_keys(
         &mut self,
         bucket: Resource<Bucket>,
-        _cursor: Option<String>,
+        cursor: Option<String>,
     ) -> wasmtime::Result<Result<wstore::KeyResponse, wstore::Error>> {
-        let label = self.bucket(&bucket)?;
-        // Spin ignores the cursor and returns every key in one page.
+        let kv = self.bucket(&bucket)?;
+        if cursor.is_some() {
+            return Ok(Err(wasi_other("list_keys: cursor not supported".into())));
+        }
         split(
-            self.kv
-                .keys(&label)
+            kv.keys()
+                .await
                 .map(|keys| wstore::KeyResponse { keys, cursor: None }),
             wasi_other,
         )
     }
 
-    fn drop(&mut self, rep: Resource<Bucket>) -> wasmtime::Result<()> {
+    async fn drop(&mut self, rep: Resource<Bucket>) -> wasmtime::Result<()> {
         self.table.delete(rep).map_err(table_err)?;
         Ok(())
     }
 }
 
 impl batch::Host for KvCtx {
-    fn get_many(
+    async fn get_many(
         &mut self,
         bucket: Resource<Bucket>,
         keys: Vec<String>,
     ) -> wasmtime::Result<Result<Vec<(String, Option<Vec<u8>>)>, wstore::Error>> {
-        let label = self.bucket(&bucket)?;
-        split(self.kv.get_many(&label, keys), wasi_other)
+        let kv = self.bucket(&bucket)?;
+        if keys.is_empty() {
+            // Spin returns before touching the store.
+            return Ok(Ok(Vec::new()));
+        }
+        split(kv.get_many(keys).await, wasi_other)
     }
 
-    fn set_many(
+    async fn set_many(
         &mut self,
         bucket: Resource<Bucket>,
         key_values: Vec<(String, Vec<u8>)>,
     ) -> wasmtime::Result<Result<(), wstore::Error>> {
-        let label = self.bucket(&bucket)?;
+        let kv = self.bucket(&bucket)?;
         if key_values.is_empty() {
-            // Spin returns before touching the store.
             return Ok(Ok(()));
         }
-        split(self.kv.set_many(&label, key_values), wasi_other)
+        split(kv.set_many(key_values).await, wasi_other)
     }
 
-    fn delete_many(
+    async fn delete_many(
         &mut self,
         bucket: Resource<Bucket>,
         keys: Vec<String>,
     ) -> wasmtime::Result<Result<(), wstore::Error>> {
-        let label = self.bucket(&bucket)?;
-        split(self.kv.delete_many(&label, keys), wasi_other)
+        let kv = self.bucket(&bucket)?;
+        if keys.is_empty() {
+            return Ok(Ok(()));
+        }
+        split(kv.delete_many(keys).await, wasi_other)
     }
 }
 
 impl atomics::Host for KvCtx {
-    fn increment(
+    async fn increment(
         &mut self,
         bucket: Resource<Bucket>,
         key: String,
         delta: i64,
     ) -> wasmtime::Result<Result<i64, wstore::Error>> {
-        let label = self.bucket(&bucket)?;
-        split(self.kv.increment(&label, &key, delta), wasi_other)
+        let kv = self.bucket(&bucket)?;
+        split(kv.increment(&key, delta).await, wasi_other)
     }
 
-    fn swap(
+    async fn swap(
         &mut self,
         cas: Resource<CasHandle>,
         value: Vec<u8>,
     ) -> wasmtime::Result<Result<(), atomics::CasError>> {
-        // `swap` consumes the handle.
+        // `swap` consumes the guest's handle; its state stays with the
+        // instance (see `spent`).
         let handle = self.table.delete(cas).map_err(table_err)?;
-        let swapped = self
-            .kv
-            .cas_swap(&handle.label, &handle.key, &handle.seen, &value);
+        let kv = self.kv.clone();
+        let swapped = kv.cas_swap(&handle.key, &handle.state, value).await;
+        self.spent.push(handle.state);
         match split(swapped, wasi_other)? {
             Ok(Swap::Done) => Ok(Ok(())),
             Err(e) => Ok(Err(atomics::CasError::StoreError(e))),
             Ok(Swap::Failed) => {
-                // Like Spin: a fresh handle that has already read the latest
-                // value, so the guest can retry from it.
-                let mut seen = CasSeen::default();
-                let read = self.kv.cas_current(&handle.label, &handle.key, &mut seen);
+                // As Spin does: a new handle (on Redis, a new connection)
+                // that has already read the latest value, so the guest can
+                // retry from it.
+                let mut state = match split(kv.cas_new(&handle.key).await, wasi_other)? {
+                    Ok(state) => state,
+                    Err(e) => return Ok(Err(atomics::CasError::StoreError(e))),
+                };
+                let read = kv.cas_current(&handle.key, &mut state).await;
                 if let Err(e) = split(read, wasi_other)? {
                     return Ok(Err(atomics::CasError::StoreError(e)));
                 }
                 let fresh = self
                     .table
                     .push(CasHandle {
-                        label: handle.label,
                         key: handle.key,
-                        seen,
+                        state,
                     })
                     .map_err(table_err)?;
                 Ok(Err(atomics::CasError::CasFailed(fresh)))
@@ -352,38 +364,33 @@ impl atomics::Host for KvCtx {
 }
 
 impl atomics::HostCas for KvCtx {
-    fn new(
+    async fn new(
         &mut self,
         bucket: Resource<Bucket>,
         key: String,
     ) -> wasmtime::Result<Result<Resource<CasHandle>, wstore::Error>> {
-        let label = self.bucket(&bucket)?;
-        if let Err(e) = split(self.kv.cas_new(), wasi_other)? {
-            return Ok(Err(e));
-        }
+        let kv = self.bucket(&bucket)?;
+        let state = match split(kv.cas_new(&key).await, wasi_other)? {
+            Ok(state) => state,
+            Err(e) => return Ok(Err(e)),
+        };
         Ok(Ok(self
             .table
-            .push(CasHandle {
-                label,
-                key,
-                seen: CasSeen::default(),
-            })
+            .push(CasHandle { key, state })
             .map_err(table_err)?))
     }
 
-    fn current(
+    async fn current(
         &mut self,
         cas: Resource<CasHandle>,
     ) -> wasmtime::Result<Result<Option<Vec<u8>>, wstore::Error>> {
+        let kv = self.kv.clone();
         let handle = self.table.get_mut(&cas).map_err(table_err)?;
-        let (label, key) = (handle.label.clone(), handle.key.clone());
-        let mut seen = CasSeen::default();
-        let read = self.kv.cas_current(&label, &key, &mut seen);
-        self.table.get_mut(&cas).map_err(table_err)?.seen = seen;
+        let read = kv.cas_current(&handle.key, &mut handle.state).await;
         split(read, wasi_other)
     }
 
-    fn drop(&mut self, rep: Resource<CasHandle>) -> wasmtime::Result<()> {
+    async fn drop(&mut self, rep: Resource<CasHandle>) -> wasmtime::Result<()> {
         self.table.delete(rep).map_err(table_err)?;
         Ok(())
     }

@@ -6,7 +6,6 @@
 //! reuse policy (16 concurrent, 128 in all, 1 s idle), so instance sharing,
 //! background work and traps behave as they do under `spin up`.
 
-use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::pin::Pin;
@@ -49,14 +48,18 @@ const MAX_HEADERS: usize = 100;
 /// How to start a [`Host`]: the component and the platform it runs on.
 #[derive(Clone, Debug)]
 pub struct HostConfig {
-    wasm: PathBuf,
-    kv: Kv,
+    pub(crate) wasm: PathBuf,
+    pub(crate) kv: Kv,
     flaws: Flaws,
     max_concurrent: usize,
     max_reuse: usize,
     idle_timeout: Duration,
     /// Host directories mounted read-only into the guest: (host, guest).
-    files: Vec<(PathBuf, String)>,
+    pub(crate) files: Vec<(PathBuf, String)>,
+    /// Spin variables (name, value), as `SPIN_VARIABLE_<NAME>` sets them.
+    pub(crate) variables: Vec<(String, String)>,
+    /// The project's `spin.toml`, for a run under the real Spin.
+    pub(crate) spin_manifest: Option<PathBuf>,
 }
 
 impl HostConfig {
@@ -71,14 +74,44 @@ impl HostConfig {
             max_reuse: MAX_REUSE,
             idle_timeout: IDLE_TIMEOUT,
             files: Vec::new(),
+            variables: Vec::new(),
+            spin_manifest: None,
         }
+    }
+
+    /// Sets Spin variable `name` (lowercase, as in spin.toml) to `value`.
+    pub fn variable(mut self, name: &str, value: &str) -> Self {
+        self.variables.retain(|(n, _)| n != name);
+        self.variables.push((name.to_owned(), value.to_owned()));
+        self
+    }
+
+    /// The application manifest a run under the real Spin starts from (its
+    /// component source and `files` replaced by this config's). Without
+    /// one, Spin runs the component from a minimal manifest.
+    pub fn spin_manifest(mut self, path: impl Into<PathBuf>) -> Self {
+        self.spin_manifest = Some(path.into());
+        self
+    }
+
+    /// Whether the config asks for nothing but what Spin itself does.
+    pub(crate) fn has_default_flaws(&self) -> bool {
+        self.flaws == Flaws::default()
+            && (self.max_concurrent, self.max_reuse, self.idle_timeout)
+                == (MAX_CONCURRENT, MAX_REUSE, IDLE_TIMEOUT)
     }
 
     /// Mounts host directory `host` read-only at `guest` in every instance,
     /// as a `files = [{ source, destination }]` entry in spin.toml does.
     pub fn files(mut self, host: impl Into<PathBuf>, guest: &str) -> Self {
+        self.files.retain(|(_, g)| g != guest);
         self.files.push((host.into(), guest.to_owned()));
         self
+    }
+
+    /// The key-value backend this config names.
+    pub fn store(&self) -> &Kv {
+        &self.kv
     }
 
     /// The key-value backend of the `default` store.
@@ -152,7 +185,7 @@ impl Host {
                 config.kv.clone(),
                 config.flaws.clone(),
                 faults.clone(),
-            )),
+            )?),
             faults,
             cancel: CancellationToken::new(),
             instances_started: AtomicU64::new(0),
@@ -192,8 +225,23 @@ impl Host {
     /// (a trap, a killed host) come back as a 500, as Spin answers them.
     pub async fn call(&self, request: http::Request<Bytes>) -> http::Response<Bytes> {
         let client = SocketAddr::from(([127, 0, 0, 1], 0));
-        let request = request.map(|b| Full::new(b).map_err(|never| match never {}));
-        let response = handle(&self.handler, request, client, self.addr).await;
+        let mut request = request.map(|b| Full::new(b).map_err(|never| match never {}));
+        // What an HTTP client would send.
+        if let Ok(host) = http::HeaderValue::from_str(&self.addr.to_string()) {
+            request
+                .headers_mut()
+                .entry(http::header::HOST)
+                .or_insert(host);
+        }
+        let response = match handle(&self.handler, request, client).await {
+            Ok(response) => response,
+            // Over HTTP the connection would close without an answer.
+            Err(dropped) => {
+                let mut resp = http::Response::new(Bytes::from(dropped));
+                *resp.status_mut() = http::StatusCode::INTERNAL_SERVER_ERROR;
+                return resp;
+            }
+        };
         let (parts, body) = response.into_parts();
         match body.collect().await {
             Ok(body) => http::Response::from_parts(parts, body.to_bytes()),
@@ -461,25 +509,12 @@ impl WorkerState for Limits {
 
 type RespBody = UnsyncBoxBody<Bytes, std::io::Error>;
 
-fn text_response(status: http::StatusCode, text: impl Into<String>) -> http::Response<RespBody> {
-    let mut resp = http::Response::new(
-        Full::new(Bytes::from(text.into()))
-            .map_err(|never| match never {})
-            .boxed_unsync(),
-    );
-    *resp.status_mut() = status;
-    resp
-}
-
 /// Accepts connections until the host is killed; then drops them all.
 async fn serve(
     listener: tokio::net::TcpListener,
     handler: ProxyHandler<Handler>,
     cancel: CancellationToken,
 ) {
-    let local = listener
-        .local_addr()
-        .expect("bound listener has an address");
     let mut connections = tokio::task::JoinSet::new();
     loop {
         let (stream, client) = tokio::select! {
@@ -497,84 +532,148 @@ async fn serve(
             let service =
                 hyper::service::service_fn(move |req: http::Request<hyper::body::Incoming>| {
                     let handler = handler.clone();
-                    async move { Ok::<_, Infallible>(handle(&handler, req, client, local).await) }
+                    async move { handle(&handler, req, client).await }
                 });
-            // hyper's HTTP/1 defaults, as Spin's: at most 100 headers (431
-            // beyond), no body limit.
-            let _ = hyper::server::conn::http1::Builder::new()
-                .serve_connection(hyper_util::rt::TokioIo::new(stream), service)
-                .await;
+            // hyper's defaults, as Spin's: HTTP/1.1 or HTTP/2 by what the
+            // client speaks, at most 100 headers (431 beyond), no body limit.
+            let _ =
+                hyper_util::server::conn::auto::Builder::new(hyper_util::rt::TokioExecutor::new())
+                    .serve_connection(hyper_util::rt::TokioIo::new(stream), service)
+                    .await;
         });
     }
     // Dropping the set aborts every connection: in-flight requests are cut.
     drop(connections);
 }
 
-/// One request, as Spin's HTTP trigger handles it for a `/...` route.
+/// Spin's prefix for the paths it answers itself.
+const WELL_KNOWN: &str = "/.well-known/spin/";
+
+/// A request Spin gives no answer to: its service function fails, and hyper
+/// closes the connection without a response.
+type Dropped = String;
+
+/// One request, as Spin's HTTP trigger handles it for a `/...` route
+/// (spinframework/spin: crates/trigger-http/src/{server,wasi,wasip3,
+/// headers}.rs), step by step.
 async fn handle<B>(
     handler: &ProxyHandler<Handler>,
     request: http::Request<B>,
     client: SocketAddr,
-    local: SocketAddr,
-) -> http::Response<RespBody>
+) -> Result<http::Response<RespBody>, Dropped>
 where
     B: Body<Data = Bytes> + Send + 'static,
     B::Error: std::fmt::Display,
 {
     if request.headers().len() > MAX_HEADERS {
         // Over HTTP hyper answers this itself; `call` needs the same answer.
-        return text_response(http::StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE, "");
+        return Ok(empty_response(
+            http::StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+        ));
     }
-    let request = match prepare(request, client, local) {
+    let (mut parts, body) = request.into_parts();
+    // `strip_forbidden_headers`: transport information stays with the server.
+    parts.headers.remove(http::header::CONNECTION);
+    if let Some(well_known) = parts.uri.path().strip_prefix(WELL_KNOWN) {
+        return Ok(match well_known {
+            "health" => full_response(http::StatusCode::OK, "OK"),
+            "info" => full_response(http::StatusCode::OK, "{\n  \"name\": \"bgtasks\"\n}"),
+            _ => empty_response(http::StatusCode::NOT_FOUND),
+        });
+    }
+    set_request_uri(&mut parts)?;
+    // From here on a failure is the executor's, which Spin answers with an
+    // empty 500.
+    let request = match prepare(parts, body, client) {
         Ok(r) => r,
-        Err(e) => return text_response(http::StatusCode::BAD_REQUEST, e),
+        Err(()) => return Ok(empty_response(http::StatusCode::INTERNAL_SERVER_ERROR)),
     };
     match handler.handle((), request).await {
-        Ok(response) => response.map(|body| {
+        Ok(response) => Ok(response.map(|body| {
             body.map_err(|e| std::io::Error::other(format!("{e:?}")))
                 .boxed_unsync()
-        }),
-        // A trap, a killed host, or the guest's error code: Spin answers 500.
-        Err(e) => text_response(
-            http::StatusCode::INTERNAL_SERVER_ERROR,
-            format!("Internal Server Error: {e}"),
-        ),
+        })),
+        // A trap, a killed host, or the guest's error code.
+        Err(_) => Ok(empty_response(http::StatusCode::INTERNAL_SERVER_ERROR)),
     }
 }
 
-/// Spin's request preparation for the catch-all route `/...`
-/// (spinframework/spin: crates/trigger-http/src/{server,headers,wasi}.rs):
-/// absolute URI, `connection` removed, and the spin-* headers added.
+fn full_response(status: http::StatusCode, text: &'static str) -> http::Response<RespBody> {
+    let mut resp = http::Response::new(
+        Full::new(Bytes::from_static(text.as_bytes()))
+            .map_err(|never| match never {})
+            .boxed_unsync(),
+    );
+    *resp.status_mut() = status;
+    resp
+}
+
+fn empty_response(status: http::StatusCode) -> http::Response<RespBody> {
+    full_response(status, "")
+}
+
+/// Spin's `set_req_uri`: an absolute URI whose authority comes from the
+/// `Host` header or the request line, which must agree.
+fn set_request_uri(parts: &mut http::request::Parts) -> Result<(), Dropped> {
+    let from_header = match parts.headers.get(http::header::HOST) {
+        Some(h) => Some(
+            h.to_str()
+                .map_err(|_| "'Host' header is not valid UTF-8".to_owned())?
+                .parse::<http::uri::Authority>()
+                .map_err(|_| "'Host' header contains an invalid authority".to_owned())?,
+        ),
+        None => None,
+    };
+    let mut uri = std::mem::take(&mut parts.uri).into_parts();
+    let authority = match (from_header, uri.authority.take()) {
+        (None, None) => return Err("no 'Host' header present in request".into()),
+        (None, Some(a)) | (Some(a), None) => a,
+        (Some(a1), Some(a2)) if a1 != a2 => {
+            return Err("authority in 'Host' header does not match authority in URI".into());
+        }
+        (Some(a), Some(_)) => a,
+    };
+    uri.scheme = Some(http::uri::Scheme::HTTP);
+    uri.authority = Some(authority);
+    if uri.path_and_query.is_none() {
+        uri.path_and_query = Some(http::uri::PathAndQuery::from_static("/"));
+    }
+    parts.uri = http::Uri::from_parts(uri).map_err(|e| e.to_string())?;
+    Ok(())
+}
+
+/// Spin's `prepare_request` for the catch-all route `/...`: every header
+/// value must be UTF-8 (else the executor fails: an empty 500), then the
+/// spin-* headers are added.
 fn prepare<B>(
-    request: http::Request<B>,
+    mut parts: http::request::Parts,
+    body: B,
     client: SocketAddr,
-    local: SocketAddr,
-) -> Result<wasmtime_wasi_http::handler::Request, String>
+) -> Result<wasmtime_wasi_http::handler::Request, ()>
 where
     B: Body<Data = Bytes> + Send + 'static,
     B::Error: std::fmt::Display,
 {
-    let (mut parts, body) = request.into_parts();
-    let host = match parts.headers.get(http::header::HOST) {
-        Some(h) => h.to_str().map_err(|e| e.to_string())?.to_owned(),
-        None => {
-            let h = local.to_string();
-            parts
-                .headers
-                .insert(http::header::HOST, h.parse().map_err(|e| format!("{e}"))?);
-            h
-        }
-    };
+    if parts
+        .headers
+        .values()
+        .any(|v| std::str::from_utf8(v.as_bytes()).is_err())
+    {
+        return Err(());
+    }
+    let host = parts
+        .headers
+        .get(http::header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .unwrap_or("localhost")
+        .to_owned();
+    let path = parts.uri.path().to_owned();
     let path_and_query = parts
         .uri
         .path_and_query()
-        .map(|pq| pq.as_str().to_owned())
-        .unwrap_or_else(|| "/".into());
-    let path = parts.uri.path().to_owned();
+        .map_or("/", |pq| pq.as_str())
+        .to_owned();
     let full_url = format!("http://{host}{path_and_query}");
-    parts.uri = full_url.parse().map_err(|e| format!("bad URI: {e}"))?;
-    parts.headers.remove(http::header::CONNECTION);
-
     let spin_headers = [
         ("spin-path-info", path),
         ("spin-full-url", full_url),
@@ -585,10 +684,11 @@ where
         ("spin-client-addr", client.to_string()),
     ];
     for (name, value) in spin_headers {
-        let value = http::HeaderValue::from_str(&value).map_err(|e| format!("{e}"))?;
-        parts.headers.append(name, value);
+        // Spin drops a header it cannot build rather than failing.
+        if let Ok(value) = http::HeaderValue::from_str(&value) {
+            parts.headers.append(name, value);
+        }
     }
-
     let body = body
         .map_err(|e| {
             ErrorCode::from(P3ErrorCode::InternalError(Some(format!(

@@ -32,8 +32,8 @@
 //!
 //! - Only the store label `default` opens (others: `access-denied`, as for
 //!   a label missing from `spin.toml`). Outgoing HTTP is denied.
-//! - Redis mode emulates Spin-on-Redis over the chosen storage (no Redis
-//!   server): values, `WATCH` and the false `cas-failed` are reproduced.
+//! - The Redis backend is a real `redis-server` driven with Spin's own
+//!   calls (see `kv`), so it differs from Spin only where Redis does.
 //! - A poisoned store traps the calling instance instead of panicking a
 //!   host thread; either way every request on that instance fails.
 //! - No request timeout (Spin's default); limits are fixed values where
@@ -48,6 +48,9 @@ mod bindings;
 mod faults;
 mod host;
 mod kv;
+pub mod redis_server;
+pub mod server;
+pub mod spin;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -60,6 +63,7 @@ use wasmtime::{Config, Engine};
 pub use faults::Faults;
 pub use host::{Host, HostConfig, now_ms};
 pub use kv::{Flaws, Kv};
+pub use server::{Runtime, Server, StoreKind};
 
 /// The workspace root: this crate lives in `<root>/tests`.
 fn workspace_root() -> PathBuf {

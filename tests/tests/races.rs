@@ -6,15 +6,14 @@ mod common;
 use std::collections::HashSet;
 use std::time::Duration;
 
-use bgtasks_tests::{Flaws, Kv};
+use bgtasks_tests::Kv;
 use common::*;
 use serde_json::json;
 
 #[tokio::test(flavor = "multi_thread")]
 async fn two_hundred_concurrent_submits_are_all_stored_once() {
-    let db = temp_db("concurrent");
-    let host = start(Kv::sqlite(&db), Flaws::default()).await;
-    let addr = host.addr();
+    let svc = service().await;
+    let addr = svc.addr();
     let submits = (0..200).map(|i| {
         tokio::spawn(async move {
             submit(
@@ -40,9 +39,8 @@ async fn two_hundred_concurrent_submits_are_all_stored_once() {
     assert_eq!(listed, ids);
 }
 
-async fn racing_retries(flaws: Flaws) {
-    let host = start(Kv::Memory, flaws).await;
-    let addr = host.addr();
+async fn racing_retries(svc: Service) {
+    let addr = svc.addr();
     for round in 0..5 {
         let id = submit(addr, "/notify/", &notification(10, 1)).await;
         let task = poll_until(addr, &id, Duration::from_secs(5), finished).await;
@@ -66,30 +64,20 @@ async fn racing_retries(flaws: Flaws) {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn racing_retries_one_wins_on_sqlite() {
-    racing_retries(Flaws::default()).await;
+async fn racing_retries_one_wins() {
+    racing_retries(service().await).await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn racing_retries_one_wins_on_redis() {
-    racing_retries(Flaws {
-        redis: true,
-        ..Flaws::default()
-    })
-    .await;
+    racing_retries(service_on(Kv::redis()).await).await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn racing_submits_with_one_idempotency_key_create_one_task() {
-    for flaws in [
-        Flaws::default(),
-        Flaws {
-            redis: true,
-            ..Flaws::default()
-        },
-    ] {
-        let host = start(Kv::Memory, flaws).await;
-        let addr = host.addr();
+    for kv in [fresh_store(), Kv::redis()] {
+        let svc = service_on(kv).await;
+        let addr = svc.addr();
         let body = json!({"content": {"order": 42}}).to_string();
         let submits = (0..10).map(|_| {
             let body = body.clone();
@@ -121,8 +109,8 @@ async fn racing_submits_with_one_idempotency_key_create_one_task() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn two_thousand_tasks_page_newest_first_with_no_gap_or_repeat() {
-    let host = start(Kv::Memory, Flaws::default()).await;
-    let addr = host.addr();
+    let svc = service().await;
+    let addr = svc.addr();
     // 20 clients, each submitting 100 tasks one after another.
     let clients: Vec<_> = (0..20)
         .map(|client| {

@@ -20,6 +20,7 @@
 //! | `GET /kv/exists?key=K` | spin:key-value exists: `true` or `false` |
 //! | `GET /kv/keys` | spin:key-value get-keys, sorted, comma-separated |
 //! | `POST /kv/set-many?keys=A,B` | wasi:keyvalue batch set-many, every key to the body |
+//! | `GET /kv/get-many?keys=A,B` | wasi:keyvalue batch get-many: sorted `key=value` (or `key missing`) lines |
 //! | `POST /kv/incr?key=K&delta=D` | wasi:keyvalue atomics increment, answers the new value |
 //! | `POST /kv/cas?key=K&ms=N` | CAS: current, sleep N ms, swap in the body; answers `ok` or `cas-failed` |
 //!
@@ -198,6 +199,31 @@ async fn handle(req: Request) -> impl IntoResponse {
                 keys.into_iter().map(|k| (k, value.clone())).collect();
             match batch::set_many(&bucket, &pairs) {
                 Ok(()) => text(StatusCode::OK, "ok"),
+                Err(e) => fail(e),
+            }
+        }
+        "/kv/get-many" => {
+            let keys: Vec<String> = query(&req, "keys")
+                .unwrap_or("")
+                .split(',')
+                .map(str::to_owned)
+                .collect();
+            let bucket = match bucket() {
+                Ok(b) => b,
+                Err(e) => return fail(e),
+            };
+            match batch::get_many(&bucket, &keys) {
+                Ok(found) => {
+                    let mut lines: Vec<String> = found
+                        .into_iter()
+                        .map(|(k, v)| match v {
+                            Some(v) => format!("{k}={}", String::from_utf8_lossy(&v)),
+                            None => format!("{k} missing"),
+                        })
+                        .collect();
+                    lines.sort();
+                    text(StatusCode::OK, lines.join("\n"))
+                }
                 Err(e) => fail(e),
             }
         }

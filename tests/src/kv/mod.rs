@@ -1,16 +1,29 @@
 //! The key-value store behind the host, with Spin's semantics and flaws.
 //!
 //! One [`KvShared`] serves every instance of one host, as one Spin process
-//! has one connection per backing store. Every operation goes through one
-//! mutex, like Spin's single mutex-guarded SQLite connection, so the cost
-//! model (one commit per `set`) and the interleavings match.
+//! has one store manager per backing store. Two backends, as in Spin:
+//!
+//! - [`local`]: Spin's default store (`spinframework/spin:
+//!   crates/key-value-spin`): one SQLite connection behind one mutex, every
+//!   call blocking its thread (`block_in_place`), one commit per `set`. The
+//!   in-memory variant keeps the same rules over a map.
+//! - [`redis`]: Spin's Redis store (`crates/key-value-redis`), talking to a
+//!   real `redis-server` with the same `redis` crate and the same commands,
+//!   so its flaws are Spin's own: `get_many` sends `KEYS`, compare-and-swap
+//!   opens a connection per swap and always reports `cas-failed`.
+//!
+//! Every call first passes the gate of [`KvShared`]: a killed host, a
+//! poisoned store, injected faults, and the call and write counters.
 
-use std::collections::{BTreeMap, HashMap};
+mod local;
+mod redis;
+
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
 
-use rusqlite::{Connection, OptionalExtension, params};
+use local::LocalStore;
+use redis::{RedisCas, RedisStore};
 
 /// Which storage the key-value interfaces use.
 #[derive(Clone, Debug)]
@@ -21,6 +34,10 @@ pub enum Kv {
     /// `.spin/sqlite_key_value.db`; a new host on the same file sees the data,
     /// as a restarted `spin up` does.
     Sqlite(PathBuf),
+    /// A Redis server, as `type = "redis"` in a Spin runtime config: the URL
+    /// Spin would be given (`redis://127.0.0.1:PORT/DB`). Several hosts on
+    /// one URL share one store, as several `spin up` processes do.
+    Redis(String),
 }
 
 impl Kv {
@@ -28,28 +45,31 @@ impl Kv {
     pub fn sqlite(path: impl AsRef<Path>) -> Self {
         Kv::Sqlite(path.as_ref().to_path_buf())
     }
+
+    /// A fresh, empty database on this process's private `redis-server`
+    /// (started on first use; see [`crate::redis_server`]).
+    pub fn redis() -> Self {
+        Kv::Redis(crate::redis_server::fresh_database())
+    }
 }
 
-/// Behaviours of real Spin backends that a correct component must survive.
+/// Behaviours of Spin's default (SQLite) store and of platforms that a
+/// correct component must survive. Redis needs no switch: the Redis backend
+/// is a real server driven exactly as Spin drives it.
 ///
 /// The default is Spin 4.1 on its default SQLite store. Fields are public so
-/// a test writes `Flaws { redis: true, ..Flaws::default() }`.
-#[derive(Clone, Debug)]
+/// a test writes `Flaws { no_atomics: true, ..Flaws::default() }`.
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Flaws {
     /// CAS on a key that does not exist yet succeeds for every racer (last
     /// write wins), as Spin's SQLite CAS does. `false` gives a correct
     /// insert-if-absent.
     pub cas_missing_key_races: bool,
-    /// Spin on Redis: `swap` always reports `cas-failed`, even when it wrote
-    /// (a losing racer is still blocked, as Redis `WATCH` does, and any write
-    /// in between counts as a change); `increment` stores ASCII decimal.
-    pub redis: bool,
     /// `increment` on a value that is not an 8-byte counter panics inside
     /// Spin's SQLite store and poisons its connection mutex. Reproduced as a
     /// trap of the calling instance, and every later key-value call (except
     /// `open`) traps until the host is restarted. `false`: the call returns
-    /// `other(..)` and nothing is poisoned. Ignored in `redis` mode, where
-    /// Redis answers such an `INCRBY` with an error.
+    /// `other(..)` and nothing is poisoned.
     pub increment_poisons: bool,
     /// A platform without `wasi:keyvalue/atomics` support (e.g. Akamai
     /// Functions): every atomics call returns `other(..)`.
@@ -60,7 +80,6 @@ impl Default for Flaws {
     fn default() -> Self {
         Flaws {
             cas_missing_key_races: true,
-            redis: false,
             increment_poisons: true,
             no_atomics: false,
         }
@@ -78,36 +97,34 @@ pub(crate) enum Fail {
 
 pub(crate) type KvResult<T> = Result<T, Fail>;
 
-/// What a CAS handle saw at `current`, needed by `swap`.
-#[derive(Clone, Debug, Default)]
-pub(crate) struct CasSeen {
-    /// The value read by `current` (`None`: missing, or `current` not called).
-    pub value: Option<Vec<u8>>,
-    /// Redis mode: the key's write count at `current` (Redis `WATCH`).
-    pub watched: Option<u64>,
-}
-
 /// Result of a swap, before mapping to `cas-error`.
 pub(crate) enum Swap {
     Done,
     Failed,
 }
 
-enum Storage {
-    Memory(BTreeMap<(String, String), Vec<u8>>),
-    Sqlite(Connection),
+pub(crate) enum OpenError {
+    AccessDenied,
+    Other(String),
 }
 
-struct Inner {
-    storage: Option<Storage>,
-    location: Kv,
-    /// Redis mode: writes per key, to emulate `WATCH`.
-    writes: HashMap<(String, String), u64>,
+/// What a CAS handle holds between `new`, `current` and `swap`.
+pub(crate) enum CasState {
+    /// Spin's SQLite CAS: the value `current` read (`None`: missing, or
+    /// `current` never called).
+    Local { seen: Option<Vec<u8>> },
+    /// Spin's Redis CAS: its own connection, on which `current` ran `WATCH`.
+    Redis(RedisCas),
+}
+
+enum Backend {
+    Local(LocalStore),
+    Redis(RedisStore),
 }
 
 /// The key-value state shared by every instance of one host.
 pub(crate) struct KvShared {
-    inner: Mutex<Inner>,
+    backend: Backend,
     pub flaws: Flaws,
     pub faults: crate::Faults,
     poisoned: AtomicBool,
@@ -115,34 +132,42 @@ pub(crate) struct KvShared {
     closed: AtomicBool,
 }
 
-const UPSERT: &str = "INSERT INTO spin_key_value (store, key, value) VALUES ($1, $2, $3)
-     ON CONFLICT(store, key) DO UPDATE SET value=$3";
+/// Shared handle so bindings can hold the state cheaply.
+pub(crate) type KvHandle = Arc<KvShared>;
 
-fn sql_err(e: rusqlite::Error) -> Fail {
-    Fail::Error(format!("{e:?}"))
+/// Runs a blocking store call as Spin's SQLite store does: on the calling
+/// runtime thread, with the runtime told to move its other work elsewhere.
+fn blocking<R>(f: impl FnOnce() -> R) -> R {
+    match tokio::runtime::Handle::try_current() {
+        Ok(handle) if handle.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread => {
+            tokio::task::block_in_place(f)
+        }
+        _ => f(),
+    }
 }
 
 impl KvShared {
-    pub fn new(location: Kv, flaws: Flaws, faults: crate::Faults) -> Self {
-        KvShared {
-            inner: Mutex::new(Inner {
-                storage: None,
-                location,
-                writes: HashMap::new(),
-            }),
+    pub fn new(location: Kv, flaws: Flaws, faults: crate::Faults) -> anyhow::Result<Self> {
+        let backend = match location {
+            Kv::Memory => Backend::Local(LocalStore::memory()),
+            Kv::Sqlite(path) => Backend::Local(LocalStore::sqlite(path)),
+            Kv::Redis(url) => Backend::Redis(RedisStore::new(&url)?),
+        };
+        Ok(KvShared {
+            backend,
             flaws,
             faults,
             poisoned: AtomicBool::new(false),
             closed: AtomicBool::new(false),
-        }
+        })
     }
 
     /// Stops all further calls and closes the SQLite connection, so that a
     /// new host can take the file over as a restarted Spin would.
     pub fn close(&self) {
         self.closed.store(true, Ordering::SeqCst);
-        if let Ok(mut inner) = self.inner.lock() {
-            inner.storage = None;
+        if let Backend::Local(local) = &self.backend {
+            local.close();
         }
     }
 
@@ -162,6 +187,12 @@ impl KvShared {
         Ok(())
     }
 
+    fn enter_write(&self) -> KvResult<()> {
+        self.enter()?;
+        self.faults.count_write();
+        Ok(())
+    }
+
     /// Atomics calls also fail on a platform without atomics.
     fn enter_atomics(&self) -> KvResult<()> {
         if self.flaws.no_atomics {
@@ -172,345 +203,145 @@ impl KvShared {
         self.enter()
     }
 
-    /// Runs `f` on the storage, opening it on first use as Spin does (the
-    /// table appears with the first key-value call).
-    fn with<R>(
-        &self,
-        f: impl FnOnce(&mut Storage, &mut HashMap<(String, String), u64>) -> KvResult<R>,
-    ) -> KvResult<R> {
-        let mut inner = self
-            .inner
-            .lock()
-            .map_err(|_| Fail::Trap("host mutex poisoned".into()))?;
-        let inner = &mut *inner;
-        if inner.storage.is_none() {
-            inner.storage = Some(open_storage(&inner.location)?);
-        }
-        let storage = inner.storage.as_mut().expect("opened above");
-        f(storage, &mut inner.writes)
-    }
-
-    /// `open` checks the label and, like Spin's, opens the database (and
-    /// creates the table) on first use. It takes no lock on the connection,
-    /// which is why it keeps working on a poisoned store.
-    pub fn open(&self, label: &str) -> Result<(), OpenError> {
+    /// `open` checks the label and, like Spin's, connects on first use: the
+    /// SQLite file and its table appear, or the Redis connection is made
+    /// (and pinged, ignoring the answer). It does not pass the gate, which
+    /// is why it keeps working on a poisoned store.
+    pub async fn open(&self, label: &str) -> Result<(), OpenError> {
         if label != "default" {
             return Err(OpenError::AccessDenied);
         }
         if self.closed.load(Ordering::SeqCst) {
             return Err(OpenError::Other("host was killed".into()));
         }
-        let mut inner = self
-            .inner
-            .lock()
-            .map_err(|_| OpenError::Other("host mutex poisoned".into()))?;
-        if inner.storage.is_none() {
-            let storage = open_storage(&inner.location).map_err(|f| match f {
-                Fail::Error(m) | Fail::Trap(m) => OpenError::Other(m),
-            })?;
-            inner.storage = Some(storage);
+        match &self.backend {
+            Backend::Local(local) => blocking(|| local.open()),
+            Backend::Redis(redis) => redis.open().await,
         }
-        Ok(())
-    }
-
-    pub fn get(&self, store: &str, key: &str) -> KvResult<Option<Vec<u8>>> {
-        self.enter()?;
-        self.with(|s, _| read(s, store, key))
-    }
-
-    pub fn set(&self, store: &str, key: &str, value: &[u8]) -> KvResult<()> {
-        self.enter()?;
-        self.faults.count_write();
-        self.with(|s, w| {
-            bump(w, store, key);
-            write(s, store, key, value)
+        .map_err(|f| match f {
+            Fail::Error(m) | Fail::Trap(m) => OpenError::Other(m),
         })
     }
 
-    pub fn delete(&self, store: &str, key: &str) -> KvResult<()> {
+    pub async fn get(&self, key: &str) -> KvResult<Option<Vec<u8>>> {
         self.enter()?;
-        self.faults.count_write();
-        self.with(|s, w| {
-            bump(w, store, key);
-            match s {
-                Storage::Memory(m) => {
-                    m.remove(&(store.to_owned(), key.to_owned()));
-                    Ok(())
-                }
-                Storage::Sqlite(c) => c
-                    .prepare_cached("DELETE FROM spin_key_value WHERE store=$1 AND key=$2")
-                    .and_then(|mut st| st.execute(params![store, key]))
-                    .map(drop)
-                    .map_err(sql_err),
-            }
-        })
+        match &self.backend {
+            Backend::Local(local) => blocking(|| local.get(key)),
+            Backend::Redis(redis) => redis.get(key).await,
+        }
     }
 
-    pub fn exists(&self, store: &str, key: &str) -> KvResult<bool> {
-        Ok(self.get(store, key)?.is_some())
+    pub async fn set(&self, key: &str, value: &[u8]) -> KvResult<()> {
+        self.enter_write()?;
+        match &self.backend {
+            Backend::Local(local) => blocking(|| local.set(key, value)),
+            Backend::Redis(redis) => redis.set(key, value).await,
+        }
     }
 
-    pub fn keys(&self, store: &str) -> KvResult<Vec<String>> {
+    pub async fn delete(&self, key: &str) -> KvResult<()> {
+        self.enter_write()?;
+        match &self.backend {
+            Backend::Local(local) => blocking(|| local.delete(key)),
+            Backend::Redis(redis) => redis.delete(key).await,
+        }
+    }
+
+    pub async fn exists(&self, key: &str) -> KvResult<bool> {
         self.enter()?;
-        self.with(|s, _| match s {
-            Storage::Memory(m) => Ok(m
-                .keys()
-                .filter(|(st, _)| st == store)
-                .map(|(_, k)| k.clone())
-                .collect()),
-            Storage::Sqlite(c) => {
-                let mut st = c
-                    .prepare_cached("SELECT key FROM spin_key_value WHERE store=$1")
-                    .map_err(sql_err)?;
-                let rows = st
-                    .query_map([store], |row| row.get::<_, String>(0))
-                    .map_err(sql_err)?;
-                rows.collect::<Result<_, _>>().map_err(sql_err)
-            }
-        })
+        match &self.backend {
+            Backend::Local(local) => blocking(|| local.get(key)).map(|v| v.is_some()),
+            Backend::Redis(redis) => redis.exists(key).await,
+        }
     }
 
-    pub fn get_many(
-        &self,
-        store: &str,
-        keys: Vec<String>,
-    ) -> KvResult<Vec<(String, Option<Vec<u8>>)>> {
+    pub async fn keys(&self) -> KvResult<Vec<String>> {
         self.enter()?;
-        // Spin's SQL returns only the keys that exist, each with `some(..)`.
-        self.with(|s, _| {
-            let mut out = Vec::new();
-            for key in keys {
-                if let Some(v) = read(s, store, &key)? {
-                    out.push((key, Some(v)));
-                }
-            }
-            Ok(out)
-        })
+        match &self.backend {
+            Backend::Local(local) => blocking(|| local.keys()),
+            Backend::Redis(redis) => redis.keys().await,
+        }
     }
 
-    /// One transaction, one commit, as Spin's `set_many` on SQLite.
-    pub fn set_many(&self, store: &str, pairs: Vec<(String, Vec<u8>)>) -> KvResult<()> {
+    pub async fn get_many(&self, keys: Vec<String>) -> KvResult<Vec<(String, Option<Vec<u8>>)>> {
         self.enter()?;
-        self.faults.count_write();
-        self.with(|s, w| {
-            for (k, _) in &pairs {
-                bump(w, store, k);
-            }
-            match s {
-                Storage::Memory(m) => {
-                    for (k, v) in pairs {
-                        m.insert((store.to_owned(), k), v);
-                    }
-                    Ok(())
-                }
-                Storage::Sqlite(c) => {
-                    let tx = c.transaction().map_err(sql_err)?;
-                    for (k, v) in &pairs {
-                        tx.prepare_cached(UPSERT)
-                            .and_then(|mut st| st.execute(params![store, k, v]))
-                            .map_err(sql_err)?;
-                    }
-                    tx.commit().map_err(sql_err)
-                }
-            }
-        })
+        match &self.backend {
+            Backend::Local(local) => blocking(|| local.get_many(keys)),
+            Backend::Redis(redis) => redis.get_many(keys).await,
+        }
     }
 
-    pub fn delete_many(&self, store: &str, keys: Vec<String>) -> KvResult<()> {
-        self.enter()?;
-        self.faults.count_write();
-        self.with(|s, w| {
-            for k in &keys {
-                bump(w, store, k);
-            }
-            match s {
-                Storage::Memory(m) => {
-                    for k in keys {
-                        m.remove(&(store.to_owned(), k));
-                    }
-                    Ok(())
-                }
-                Storage::Sqlite(c) => {
-                    let tx = c.transaction().map_err(sql_err)?;
-                    for k in &keys {
-                        tx.prepare_cached("DELETE FROM spin_key_value WHERE store=$1 AND key=$2")
-                            .and_then(|mut st| st.execute(params![store, k]))
-                            .map_err(sql_err)?;
-                    }
-                    tx.commit().map_err(sql_err)
-                }
-            }
-        })
+    pub async fn set_many(&self, pairs: Vec<(String, Vec<u8>)>) -> KvResult<()> {
+        self.enter_write()?;
+        match &self.backend {
+            Backend::Local(local) => blocking(|| local.set_many(pairs)),
+            Backend::Redis(redis) => redis.set_many(pairs).await,
+        }
     }
 
-    pub fn increment(&self, store: &str, key: &str, delta: i64) -> KvResult<i64> {
+    pub async fn delete_many(&self, keys: Vec<String>) -> KvResult<()> {
+        self.enter_write()?;
+        match &self.backend {
+            Backend::Local(local) => blocking(|| local.delete_many(keys)),
+            Backend::Redis(redis) => redis.delete_many(keys).await,
+        }
+    }
+
+    pub async fn increment(&self, key: &str, delta: i64) -> KvResult<i64> {
         self.enter_atomics()?;
         self.faults.count_write();
-        let redis = self.flaws.redis;
-        let poisons = self.flaws.increment_poisons;
-        let result = self.with(|s, w| {
-            let old = read(s, store, key)?;
-            let (current, encoded): (i64, fn(i64) -> Vec<u8>) = if redis {
-                // Redis INCRBY: ASCII decimal, an error on anything else.
-                let n = match &old {
-                    None => 0,
-                    Some(v) => std::str::from_utf8(v)
-                        .ok()
-                        .and_then(|t| t.parse::<i64>().ok())
-                        .ok_or_else(|| {
-                            Fail::Error(
-                                "ERR value is not an integer or out of range".into(),
-                            )
-                        })?,
+        match &self.backend {
+            Backend::Local(local) => match blocking(|| local.increment(key, delta)) {
+                Err(Fail::Trap(msg)) if self.flaws.increment_poisons => {
+                    self.poisoned.store(true, Ordering::SeqCst);
+                    Err(Fail::Trap(msg))
+                }
+                Err(Fail::Trap(msg)) => Err(Fail::Error(msg)),
+                other => other,
+            },
+            Backend::Redis(redis) => redis.increment(key, delta).await,
+        }
+    }
+
+    /// `cas.new`: Spin's SQLite store only records the key; its Redis store
+    /// opens a new connection for this one swap.
+    pub async fn cas_new(&self, key: &str) -> KvResult<CasState> {
+        self.enter_atomics()?;
+        match &self.backend {
+            Backend::Local(_) => Ok(CasState::Local { seen: None }),
+            Backend::Redis(redis) => redis.cas_new(key).await.map(CasState::Redis),
+        }
+    }
+
+    /// `cas.current`: SQLite reads and remembers the value; Redis sends
+    /// `WATCH key` and `GET key` on the swap's connection.
+    pub async fn cas_current(&self, key: &str, cas: &mut CasState) -> KvResult<Option<Vec<u8>>> {
+        self.enter_atomics()?;
+        match cas {
+            CasState::Local { seen } => {
+                let Backend::Local(local) = &self.backend else {
+                    return Err(Fail::Error("compare and swap not found".into()));
                 };
-                (n, |n| n.to_string().into_bytes())
-            } else {
-                // Spin's SQLite store: an 8-byte little-endian i64, and an
-                // `expect("incorrect length")` panic on anything else.
-                let n = match old {
-                    None => 0,
-                    Some(v) => match <[u8; 8]>::try_from(v.as_slice()) {
-                        Ok(b) => i64::from_le_bytes(b),
-                        Err(_) => {
-                            return Err(Fail::Trap(format!(
-                                "increment of {key:?}: value of {} bytes is not a counter (Spin panics: incorrect length)",
-                                v.len()
-                            )));
-                        }
-                    },
-                };
-                (n, |n| n.to_le_bytes().to_vec())
-            };
-            let new = current.checked_add(delta).ok_or_else(|| {
-                Fail::Error("increment overflow".into())
-            })?;
-            bump(w, store, key);
-            write(s, store, key, &encoded(new))?;
-            Ok(new)
-        });
-        match result {
-            Err(Fail::Trap(msg)) if poisons => {
-                self.poisoned.store(true, Ordering::SeqCst);
-                Err(Fail::Trap(msg))
+                let value = blocking(|| local.get(key))?;
+                seen.clone_from(&value);
+                Ok(value)
             }
-            Err(Fail::Trap(msg)) => Err(Fail::Error(msg)),
-            other => other,
+            CasState::Redis(redis_cas) => redis_cas.current().await,
         }
     }
 
-    /// `cas.new`: Spin's SQLite store only records the key.
-    pub fn cas_new(&self) -> KvResult<()> {
-        self.enter_atomics()
-    }
-
-    /// `cas.current`: reads the value and remembers it (and, in Redis mode,
-    /// the key's write count, as `WATCH` does).
-    pub fn cas_current(
-        &self,
-        store: &str,
-        key: &str,
-        seen: &mut CasSeen,
-    ) -> KvResult<Option<Vec<u8>>> {
-        self.enter_atomics()?;
-        self.with(|s, w| {
-            let value = read(s, store, key)?;
-            seen.value = value.clone();
-            seen.watched = Some(*w.get(&(store.to_owned(), key.to_owned())).unwrap_or(&0));
-            Ok(value)
-        })
-    }
-
-    pub fn cas_swap(&self, store: &str, key: &str, seen: &CasSeen, value: &[u8]) -> KvResult<Swap> {
+    pub async fn cas_swap(&self, key: &str, cas: &CasState, value: Vec<u8>) -> KvResult<Swap> {
         self.enter_atomics()?;
         self.faults.count_write();
-        let flaws = self.flaws.clone();
-        self.with(|s, w| {
-            if flaws.redis {
-                // MULTI/SET/EXEC under WATCH: written only if nothing wrote
-                // the key since `current`; then the failing UNWATCH makes
-                // Spin report cas-failed either way.
-                let now = *w.get(&(store.to_owned(), key.to_owned())).unwrap_or(&0);
-                if seen.watched.is_none_or(|at| at == now) {
-                    bump(w, store, key);
-                    write(s, store, key, value)?;
-                }
-                return Ok(Swap::Failed);
+        match cas {
+            CasState::Local { seen } => {
+                let Backend::Local(local) = &self.backend else {
+                    return Err(Fail::Error("compare and swap not found".into()));
+                };
+                let races = self.flaws.cas_missing_key_races;
+                blocking(|| local.swap(key, seen.as_deref(), &value, races))
             }
-            let current = read(s, store, key)?;
-            let wins = match &seen.value {
-                // Spin compares values (so ABA passes).
-                Some(old) => current.as_deref() == Some(old.as_slice()),
-                // Spin upserts when it saw no value: every racer wins.
-                None if flaws.cas_missing_key_races => true,
-                None => current.is_none(),
-            };
-            if wins {
-                bump(w, store, key);
-                write(s, store, key, value)?;
-                Ok(Swap::Done)
-            } else {
-                Ok(Swap::Failed)
-            }
-        })
-    }
-}
-
-pub(crate) enum OpenError {
-    AccessDenied,
-    Other(String),
-}
-
-fn bump(writes: &mut HashMap<(String, String), u64>, store: &str, key: &str) {
-    *writes
-        .entry((store.to_owned(), key.to_owned()))
-        .or_insert(0) += 1;
-}
-
-fn open_storage(location: &Kv) -> KvResult<Storage> {
-    match location {
-        Kv::Memory => Ok(Storage::Memory(BTreeMap::new())),
-        Kv::Sqlite(path) => {
-            let c = Connection::open(path).map_err(sql_err)?;
-            // Spin's schema, verbatim in meaning; default rollback journal.
-            c.execute(
-                "CREATE TABLE IF NOT EXISTS spin_key_value (
-                    store TEXT NOT NULL,
-                    key   TEXT NOT NULL,
-                    value BLOB NOT NULL,
-                    PRIMARY KEY (store, key)
-                )",
-                [],
-            )
-            .map_err(sql_err)?;
-            Ok(Storage::Sqlite(c))
+            CasState::Redis(redis_cas) => redis_cas.swap(value).await,
         }
     }
 }
-
-fn read(s: &mut Storage, store: &str, key: &str) -> KvResult<Option<Vec<u8>>> {
-    match s {
-        Storage::Memory(m) => Ok(m.get(&(store.to_owned(), key.to_owned())).cloned()),
-        Storage::Sqlite(c) => c
-            .prepare_cached("SELECT value FROM spin_key_value WHERE store=$1 AND key=$2")
-            .and_then(|mut st| st.query_row(params![store, key], |r| r.get(0)).optional())
-            .map_err(sql_err),
-    }
-}
-
-/// One statement, one implicit transaction, one commit: Spin's `set`.
-fn write(s: &mut Storage, store: &str, key: &str, value: &[u8]) -> KvResult<()> {
-    match s {
-        Storage::Memory(m) => {
-            m.insert((store.to_owned(), key.to_owned()), value.to_vec());
-            Ok(())
-        }
-        Storage::Sqlite(c) => c
-            .prepare_cached(UPSERT)
-            .and_then(|mut st| st.execute(params![store, key, value]))
-            .map(drop)
-            .map_err(sql_err),
-    }
-}
-
-/// Shared handle so bindings can hold the state cheaply.
-pub(crate) type KvHandle = Arc<KvShared>;

@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
-use bgtasks_tests::{Flaws, Host, HostConfig, Kv};
+use bgtasks_tests::{Flaws, Host, HostConfig, Kv, Runtime, Server, StoreKind};
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full, StreamBody};
 use hyper::body::Frame;
@@ -21,14 +21,96 @@ pub fn service_wasm() -> PathBuf {
     bgtasks_tests::build_component("bgtasks-spin")
 }
 
-pub async fn start(kv: Kv, flaws: Flaws) -> Host {
-    Host::start(HostConfig::new(service_wasm()).kv(kv).flaws(flaws))
-        .await
-        .expect("host starts")
+/// The project's `spin.toml`, which a run under the real Spin starts from.
+pub fn project_manifest() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../spin.toml")
 }
 
-pub async fn start_memory() -> Host {
-    start(Kv::Memory, Flaws::default()).await
+/// A server of the service and the store it runs on.
+pub struct Service {
+    pub server: Server,
+    pub kv: Kv,
+}
+
+impl Service {
+    pub fn addr(&self) -> SocketAddr {
+        self.server.addr()
+    }
+
+    /// The test host, for tests that only it can serve (faults, counters).
+    pub fn host(&self) -> &Host {
+        self.server.host().expect("this test needs the test host")
+    }
+
+    /// SIGTERM: in-flight requests cut off, background work dropped.
+    pub async fn kill(self) -> Kv {
+        self.server.kill().await;
+        self.kv
+    }
+
+    /// Kills this server and starts a new one on the same store, as a
+    /// restarted `spin up` comes back.
+    pub async fn restart(self) -> Service {
+        let kv = self.kill().await;
+        service_on(kv).await
+    }
+
+    /// A stored value, read behind the service's back.
+    pub fn stored(&self, key: &str) -> Option<Vec<u8>> {
+        stored(&self.kv, key)
+    }
+
+    /// A stored task record, read behind the service's back.
+    pub fn stored_task(&self, id: &str) -> Option<Value> {
+        stored_task(&self.kv, id)
+    }
+}
+
+/// The config of a service server on `kv`: the project's manifest, no
+/// playground files, no variables.
+pub fn config(kv: Kv) -> HostConfig {
+    HostConfig::new(service_wasm())
+        .kv(kv)
+        .spin_manifest(project_manifest())
+}
+
+/// A fresh store of the kind the environment asks for (`BGTASKS_STORE`):
+/// a new SQLite file, as Spin's default, or a new Redis database.
+pub fn fresh_store() -> Kv {
+    match StoreKind::from_env() {
+        StoreKind::Sqlite => Kv::sqlite(temp_db("store")),
+        StoreKind::Redis => Kv::redis(),
+    }
+}
+
+/// A server of the service on a fresh store, on the runtime the
+/// environment asks for (`BGTASKS_RUNTIME`).
+pub async fn service() -> Service {
+    service_on(fresh_store()).await
+}
+
+/// A server of the service on `kv`.
+pub async fn service_on(kv: Kv) -> Service {
+    service_with(config(kv)).await
+}
+
+/// A server of the service for `config`, on the environment's runtime.
+pub async fn service_with(config: HostConfig) -> Service {
+    let kv = config.store().clone();
+    let server = Server::start(Runtime::from_env(), config)
+        .await
+        .expect("server starts");
+    Service { server, kv }
+}
+
+/// A server on the test host whatever the environment says: for tests of
+/// what only the host can do (faults, flaws, counters).
+pub async fn host_service(kv: Kv, flaws: Flaws) -> Service {
+    let config = config(kv.clone()).flaws(flaws);
+    let server = Server::start(Runtime::Host, config)
+        .await
+        .expect("host starts");
+    Service { server, kv }
 }
 
 /// A fresh path for a SQLite store file, unique in this process.
@@ -192,19 +274,14 @@ pub fn finished(task: &Value) -> bool {
     task["status"] != "pending"
 }
 
-/// A value in the store, read straight from Spin's SQLite file.
-pub fn stored(db: &Path, key: &str) -> Option<Vec<u8>> {
-    let conn = rusqlite::Connection::open(db).ok()?;
-    conn.query_row(
-        "SELECT value FROM spin_key_value WHERE store = 'default' AND key = ?1",
-        [key],
-        |row| row.get(0),
-    )
-    .ok()
+/// A value in the store, read behind the service's back (Spin's SQLite
+/// file, or Redis).
+pub fn stored(kv: &Kv, key: &str) -> Option<Vec<u8>> {
+    bgtasks_tests::server::read_store(kv, key)
 }
 
-pub fn stored_task(db: &Path, id: &str) -> Option<Value> {
-    serde_json::from_slice(&stored(db, &format!("task/{id}"))?).ok()
+pub fn stored_task(kv: &Kv, id: &str) -> Option<Value> {
+    serde_json::from_slice(&stored(kv, &format!("task/{id}"))?).ok()
 }
 
 pub fn notification(delay_ms: u64, fail_attempts: u32) -> Value {
