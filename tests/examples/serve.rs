@@ -1,32 +1,46 @@
-//! Serves the built service component on the test host, for benchmarks and
-//! manual poking where the Spin CLI is not installed:
+//! Serves a component for benchmarks and manual poking: the service (or
+//! the probe component) on the test host, or under `spin up` when asked:
 //!
 //! ```sh
-//! cargo run --release -p bgtasks-tests --example serve -- [SQLITE_FILE | redis://HOST:PORT/DB]
+//! cargo run --release -p bgtasks-tests --example serve -- [--spin] [--probe] [STORE]
 //! ```
 //!
-//! Prints the URL, then serves until interrupted. Without an argument the
-//! store is in memory. The built playground (`web-demo/dist`, from
+//! STORE is a SQLite file, a `redis://HOST:PORT/DB` URL, or nothing (in
+//! memory). Prints the URL, then serves until interrupted (Ctrl-C or
+//! SIGTERM). The built playground (`web-demo/dist`, from
 //! `web-demo/build.sh`) is mounted as spin.toml mounts it, when present.
 
-use bgtasks_tests::{Flaws, Host, HostConfig, Kv};
+use bgtasks_tests::{HostConfig, Kv, Runtime, Server};
 
 #[tokio::main(flavor = "multi_thread")]
 async fn main() -> anyhow::Result<()> {
-    let kv = match std::env::args().nth(1) {
-        Some(url) if url.starts_with("redis://") => Kv::Redis(url),
-        Some(path) => Kv::sqlite(path),
-        None => Kv::Memory,
-    };
-    let wasm = bgtasks_tests::build_component("bgtasks-spin");
-    let mut config = HostConfig::new(wasm).kv(kv).flaws(Flaws::default());
-    let dist = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../web-demo/dist");
-    if dist.is_dir() {
-        config = config.files(dist, "/playground");
+    let mut runtime = Runtime::Host;
+    let mut package = "bgtasks-spin";
+    let mut kv = Kv::Memory;
+    for arg in std::env::args().skip(1) {
+        match arg.as_str() {
+            "--spin" => runtime = Runtime::Spin,
+            "--probe" => package = "bgtasks-probe",
+            url if url.starts_with("redis://") => kv = Kv::Redis(url.to_owned()),
+            path => kv = Kv::sqlite(path),
+        }
     }
-    let host = Host::start(config).await?;
-    println!("{}", host.url());
-    tokio::signal::ctrl_c().await?;
-    host.kill().await;
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let mut config = HostConfig::new(bgtasks_tests::build_component(package)).kv(kv);
+    if package == "bgtasks-spin" {
+        config = config.spin_manifest(root.join("spin.toml"));
+        let dist = root.join("web-demo/dist");
+        if dist.is_dir() {
+            config = config.files(dist, "/playground");
+        }
+    }
+    let server = Server::start(runtime, config).await?;
+    println!("{}", server.url());
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
+    }
+    server.kill().await;
     Ok(())
 }

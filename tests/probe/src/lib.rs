@@ -16,6 +16,7 @@
 //! | `GET /trap?ms=N` | sleeps N ms, then panics (a trap) |
 //! | `GET /kv/get?key=K` | spin:key-value get: the value, or 404 |
 //! | `POST /kv/set?key=K` | spin:key-value set to the body |
+//! | `GET /kv/put?key=K&value=V` | spin:key-value set, no body read (a benchmark row) |
 //! | `POST /kv/delete?key=K` | spin:key-value delete |
 //! | `GET /kv/exists?key=K` | spin:key-value exists: `true` or `false` |
 //! | `GET /kv/keys` | spin:key-value get-keys, sorted, comma-separated |
@@ -151,6 +152,16 @@ async fn handle(req: Request) -> impl IntoResponse {
             };
             match Store::open_default().await {
                 Ok(store) => match store.set(&key, &value).await {
+                    Ok(()) => text(StatusCode::OK, "ok"),
+                    Err(e) => fail(e),
+                },
+                Err(e) => fail(e),
+            }
+        }
+        "/kv/put" => {
+            let value = query(&req, "value").unwrap_or("").to_owned();
+            match Store::open_default().await {
+                Ok(store) => match store.set(&key, value.as_bytes()).await {
                     Ok(()) => text(StatusCode::OK, "ok"),
                     Err(e) => fail(e),
                 },
