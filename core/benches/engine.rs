@@ -43,6 +43,10 @@ fn submission() -> Submission {
         TaskKind::Notification,
         br#"{"email": "johndoe@example.com", "message": "Your submission was received.",
              "simulate": {"delay_ms": 2000}}"#,
+        &validate::Context {
+            now: T0,
+            destinations: &bgtasks_core::outbound::Destinations::none(),
+        },
     )
     .unwrap()
 }

@@ -58,9 +58,11 @@
 // does) and travel only on the refusal path, where their size costs nothing.
 #![allow(clippy::result_large_err)]
 
+pub mod callback;
 mod engine;
 mod id;
 pub mod list;
+pub mod outbound;
 mod problem;
 pub mod render;
 mod spec;
@@ -69,14 +71,17 @@ mod time;
 pub mod validate;
 pub mod work;
 
-pub use engine::{Engine, Submitted};
+pub use callback::{Callback, CallbackEvent, CallbackState, Delivery, DeliveryClaim};
+pub use engine::{Engine, ScriptedAnswer, Submitted};
 pub use id::TaskId;
 pub use list::{ListQuery, Page};
 pub use problem::Problem;
-pub use spec::{Backoff, RetryPolicy, Simulate, Submission, TaskKind, TaskSpec};
+pub use spec::{
+    Backoff, HttpMethod, HttpRequestSpec, RetryPolicy, Simulate, Submission, TaskKind, TaskSpec,
+};
 pub use task::{
-    AttemptOutcome, AttemptRecord, Claim, HISTORY_LIMIT, LEASE_GRACE_MS, Lease, Phase, Status,
-    Task, TransitionError, WorkOutcome,
+    AttemptOutcome, AttemptRecord, CANCELLED, Claim, HISTORY_LIMIT, LEASE_GRACE_MS, Lease, Orphan,
+    Phase, Retry, Status, Task, TransitionError, WorkOutcome,
 };
 pub use time::{Millis, Rfc3339};
 pub use work::{Output, Sink};

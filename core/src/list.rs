@@ -73,13 +73,13 @@ impl ListQuery {
                 None => errors.push(enum_error(
                     "type",
                     &text,
-                    "'notification', 'report' or 'file'",
+                    "'notification', 'report', 'file' or 'http'",
                 )),
             }
         }
         if let Some(text) = limit {
-            match parse_limit(&text) {
-                Ok(n) => query.limit = n,
+            match query_integer("limit", &text, 1, u64::from(MAX_LIMIT)) {
+                Ok(n) => query.limit = n as u32,
                 Err(e) => errors.push(e),
             }
         }
@@ -153,12 +153,14 @@ pub struct Page<'t> {
     pub next_cursor: Option<String>,
 }
 
-fn parse_limit(text: &str) -> Result<u32, FieldError> {
+/// A query parameter holding an integer in `min..=max`, with FastAPI's
+/// errors for anything else.
+pub fn query_integer(name: &str, text: &str, min: u64, max: u64) -> Result<u64, FieldError> {
     let digits = text.strip_prefix(['+', '-']).unwrap_or(text);
     if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
         return Err(query_error(
             "int_parsing",
-            "limit",
+            name,
             "Input should be a valid integer, unable to parse string as an integer",
             text,
             None,
@@ -166,24 +168,24 @@ fn parse_limit(text: &str) -> Result<u32, FieldError> {
     }
     let negative = text.starts_with('-') && digits.bytes().any(|b| b != b'0');
     let value: u64 = digits.parse().unwrap_or(u64::MAX);
-    if negative || value < 1 {
+    if negative || value < min {
         Err(query_error(
             "greater_than_equal",
-            "limit",
-            "Input should be greater than or equal to 1",
+            name,
+            &format!("Input should be greater than or equal to {min}"),
             text,
-            Some(json!({ "ge": 1 })),
+            Some(json!({ "ge": min })),
         ))
-    } else if value > u64::from(MAX_LIMIT) {
+    } else if value > max {
         Err(query_error(
             "less_than_equal",
-            "limit",
-            &format!("Input should be less than or equal to {MAX_LIMIT}"),
+            name,
+            &format!("Input should be less than or equal to {max}"),
             text,
-            Some(json!({ "le": MAX_LIMIT })),
+            Some(json!({ "le": max })),
         ))
     } else {
-        Ok(value as u32)
+        Ok(value)
     }
 }
 

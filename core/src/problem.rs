@@ -21,6 +21,12 @@ pub enum Problem {
     MethodNotAllowed,
     /// 400: manual retry of a task that is not `failed`.
     NotFailed,
+    /// 400: cancel of a task that is not `pending`.
+    NotPending,
+    /// 409: delete of a task that is still `pending`.
+    StillPending,
+    /// 401: the service wants an API token and the request has no valid one.
+    NotAuthenticated,
     /// 409: an `Idempotency-Key` reused with another body or route.
     IdempotencyConflict,
     /// 413: a body over [`crate::validate::MAX_BODY_BYTES`].
@@ -37,8 +43,9 @@ impl Problem {
             Problem::Invalid(_) => 422,
             Problem::TaskNotFound | Problem::OutputNotFound | Problem::NoRoute => 404,
             Problem::MethodNotAllowed => 405,
-            Problem::NotFailed => 400,
-            Problem::IdempotencyConflict => 409,
+            Problem::NotFailed | Problem::NotPending => 400,
+            Problem::NotAuthenticated => 401,
+            Problem::IdempotencyConflict | Problem::StillPending => 409,
             Problem::TooLarge => 413,
             Problem::UnsupportedMediaType => 415,
             Problem::StoreUnavailable => 503,
@@ -54,6 +61,9 @@ impl Problem {
             Problem::NoRoute => "Not Found",
             Problem::MethodNotAllowed => "Method Not Allowed",
             Problem::NotFailed => "Task is not in a failed state",
+            Problem::NotPending => "Task is not pending",
+            Problem::StillPending => "Task is pending; cancel it first",
+            Problem::NotAuthenticated => "Not authenticated",
             Problem::IdempotencyConflict => {
                 "Idempotency-Key was already used with a different request"
             }

@@ -4,6 +4,7 @@
 use serde::Serialize;
 use serde_json::Value;
 
+use crate::callback::CallbackState;
 use crate::id::TaskId;
 use crate::list::Page;
 use crate::spec::TaskKind;
@@ -28,7 +29,10 @@ pub struct TaskView<'a> {
     max_attempts: u32,
     next_attempt_at: Option<Rfc3339>,
     updated_at: Rfc3339,
+    cancelled: bool,
     history: Vec<AttemptView<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    callback: Option<CallbackView<'a>>,
 }
 
 #[derive(Serialize)]
@@ -38,12 +42,32 @@ struct AttemptView<'a> {
     ended_at: Rfc3339,
     outcome: AttemptOutcome,
     error: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    status_code: Option<u16>,
+}
+
+#[derive(Serialize)]
+struct CallbackView<'a> {
+    url: &'a str,
+    state: CallbackState,
+    attempts: u32,
+    last_error: Option<&'a str>,
 }
 
 impl<'a> TaskView<'a> {
     pub fn new(task: &'a Task) -> Self {
         let (result, error) = match &task.phase {
-            Phase::Succeeded { finished_at } => (Some(work::result(task, *finished_at)), None),
+            Phase::Succeeded {
+                finished_at,
+                result,
+            } => (
+                Some(
+                    result
+                        .clone()
+                        .unwrap_or_else(|| work::result(task, *finished_at)),
+                ),
+                None,
+            ),
             Phase::Failed { error, .. } => (None, Some(error.as_str())),
             _ => (None, None),
         };
@@ -59,7 +83,14 @@ impl<'a> TaskView<'a> {
             max_attempts: task.policy.max_attempts,
             next_attempt_at: task.next_attempt_at().map(Millis::rfc3339),
             updated_at: task.updated_at.rfc3339(),
+            cancelled: task.cancelled(),
             history: task.history.iter().map(AttemptView::new).collect(),
+            callback: task.callback.as_ref().map(|c| CallbackView {
+                url: &c.url,
+                state: c.state,
+                attempts: c.attempts,
+                last_error: c.last_error.as_deref(),
+            }),
         }
     }
 }
@@ -72,6 +103,7 @@ impl<'a> AttemptView<'a> {
             ended_at: record.ended_at.rfc3339(),
             outcome: record.outcome,
             error: record.error.as_deref(),
+            status_code: record.status_code,
         }
     }
 }
@@ -95,6 +127,11 @@ pub fn accepted(id: TaskId) -> Vec<u8> {
 /// A manual retry's 200: `{"task_id": ..., "status": "retried"}`.
 pub fn retried(id: TaskId) -> Vec<u8> {
     to_bytes(&serde_json::json!({ "task_id": id, "status": "retried" }))
+}
+
+/// A cancel's 200: `{"task_id": ..., "status": "cancelled"}`.
+pub fn cancelled(id: TaskId) -> Vec<u8> {
+    to_bytes(&serde_json::json!({ "task_id": id, "status": "cancelled" }))
 }
 
 /// `GET /tasks`.

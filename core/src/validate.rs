@@ -7,7 +7,11 @@ use serde::Serialize;
 use serde_json::{Map, Value, json};
 use sha2::{Digest, Sha256};
 
-use crate::spec::{Backoff, RetryPolicy, Simulate, Submission, TaskKind, TaskSpec};
+use crate::outbound::{self, Destinations, TargetUrl, UrlError};
+use crate::spec::{
+    Backoff, HttpMethod, HttpRequestSpec, RetryPolicy, Simulate, Submission, TaskKind, TaskSpec,
+};
+use crate::time::Millis;
 
 /// Largest request body accepted, in bytes; one more is a 413.
 pub const MAX_BODY_BYTES: usize = 65_536;
@@ -142,6 +146,7 @@ pub fn submit<'a>(
     kind: TaskKind,
     body: &[u8],
     idempotency_key: Option<&'a [u8]>,
+    context: &Context<'_>,
 ) -> Result<AcceptedSubmit<'a>, crate::Problem> {
     if body.len() > MAX_BODY_BYTES {
         return Err(crate::Problem::TooLarge);
@@ -153,7 +158,10 @@ pub fn submit<'a>(
         (Ok(Some(_)), Ok(value)) => Some(fingerprint_value(kind, value)),
         _ => None,
     };
-    match (key, parsed.and_then(|value| submission_from(kind, value))) {
+    match (
+        key,
+        parsed.and_then(|value| submission_from(kind, value, context)),
+    ) {
         (Ok(key), Ok(submission)) => Ok(AcceptedSubmit {
             submission,
             idempotency: key.zip(print),
@@ -172,11 +180,28 @@ pub fn submit<'a>(
 /// Turns a submit body into a [`Submission`], or into every error it holds,
 /// in field order. `body` is what the client sent, at most
 /// [`MAX_BODY_BYTES`] (the shell enforces the size first).
-pub fn submission(kind: TaskKind, body: &[u8]) -> Result<Submission, Vec<FieldError>> {
-    submission_from(kind, parse_body(body)?)
+pub fn submission(
+    kind: TaskKind,
+    body: &[u8],
+    context: &Context<'_>,
+) -> Result<Submission, Vec<FieldError>> {
+    submission_from(kind, parse_body(body)?, context)
 }
 
-fn submission_from(kind: TaskKind, value: Value) -> Result<Submission, Vec<FieldError>> {
+/// What checking a submit needs besides the request: the time (for
+/// `run_in_ms` and `run_at`) and the permitted destinations (for `url` and
+/// `callback_url`).
+#[derive(Clone, Copy, Debug)]
+pub struct Context<'a> {
+    pub now: Millis,
+    pub destinations: &'a Destinations,
+}
+
+fn submission_from(
+    kind: TaskKind,
+    value: Value,
+    context: &Context<'_>,
+) -> Result<Submission, Vec<FieldError>> {
     let root = Loc::root("body");
     let Value::Object(obj) = value else {
         return Err(vec![FieldError::new(
@@ -215,22 +240,289 @@ fn submission_from(kind: TaskKind, value: Value) -> Result<Submission, Vec<Field
             one(object(v, loc))
         })
         .map(|content| TaskSpec::File { content }),
+        TaskKind::Http => http_request(&obj, &root, context, &mut errors).map(TaskSpec::Http),
     };
-    let simulate = optional(&obj, &root, "simulate", &mut errors, |v, loc| {
-        simulate(kind, v, loc)
+    let simulate = if kind == TaskKind::Http {
+        // Real work has nothing to simulate.
+        if let Some(value) = obj.get("simulate").filter(|v| !v.is_null()) {
+            errors.push(FieldError::new(
+                "value_error",
+                &root.child("simulate"),
+                "Value error, simulate is not allowed for http tasks",
+                value,
+            ));
+        }
+        Some(None)
+    } else {
+        optional(&obj, &root, "simulate", &mut errors, |v, loc| {
+            simulate(kind, v, loc)
+        })
+    };
+    let policy = optional(&obj, &root, "retry_policy", &mut errors, |v, loc| {
+        retry_policy(v, loc, RetryPolicy::default_for(kind))
     });
-    let policy = optional(&obj, &root, "retry_policy", &mut errors, retry_policy);
-    match (spec, simulate, policy) {
-        (Some(spec), Some(simulate), Some(policy)) if errors.is_empty() => Ok(Submission {
-            spec,
-            simulate: simulate.unwrap_or(Simulate {
-                delay_ms: kind.default_delay_ms(),
-                fail_attempts: 0,
-            }),
-            policy: policy.unwrap_or_default(),
-        }),
+    let callback_url = optional(&obj, &root, "callback_url", &mut errors, |v, loc| {
+        one(url(v, loc, context.destinations))
+    });
+    let start_at = schedule(&obj, &root, context.now, &mut errors);
+    match (spec, simulate, policy, callback_url) {
+        (Some(spec), Some(simulate), Some(policy), Some(callback_url)) if errors.is_empty() => {
+            Ok(Submission {
+                spec,
+                simulate: simulate.unwrap_or(Simulate {
+                    delay_ms: kind.default_delay_ms(),
+                    fail_attempts: 0,
+                }),
+                policy: policy.unwrap_or(RetryPolicy::default_for(kind)),
+                start_at,
+                callback_url,
+            })
+        }
         _ => Err(errors),
     }
+}
+
+/// The longest `run_in_ms`, and how far ahead `run_at` may be: 30 days.
+pub const MAX_SCHEDULE_MS: u64 = 2_592_000_000;
+
+/// `run_at` or `run_in_ms`, resolved to a time; `None` for at once (or
+/// when either is invalid, with the error recorded).
+fn schedule(
+    obj: &Map<String, Value>,
+    root: &Loc<'_>,
+    now: Millis,
+    errors: &mut Vec<FieldError>,
+) -> Option<Millis> {
+    let at = optional(obj, root, "run_at", errors, |v, loc| {
+        one(run_at(v, loc, now))
+    });
+    let after = optional(obj, root, "run_in_ms", errors, |v, loc| {
+        one(integer(v, loc, 0, MAX_SCHEDULE_MS))
+    });
+    match (at, after) {
+        (Some(Some(_)), Some(Some(_))) => {
+            errors.push(FieldError::new(
+                "value_error",
+                root,
+                "Value error, give run_at or run_in_ms, not both",
+                &Value::Object(obj.clone()),
+            ));
+            None
+        }
+        (Some(Some(at)), _) => Some(at),
+        (_, Some(Some(ms))) => Some(now.plus(ms)),
+        _ => None,
+    }
+}
+
+/// An RFC 3339 time with an offset, at most 30 days after `now`; a past
+/// time means now.
+fn run_at(value: &Value, loc: &Loc<'_>, now: Millis) -> Result<Millis, FieldError> {
+    let Value::String(text) = value else {
+        return Err(FieldError::new(
+            "datetime_type",
+            loc,
+            "Input should be a valid datetime",
+            value,
+        ));
+    };
+    let parsed = time::OffsetDateTime::parse(text, &time::format_description::well_known::Rfc3339)
+        .map_err(|e| {
+            FieldError::new(
+                "datetime_parsing",
+                loc,
+                format!("Input should be a valid datetime, {e}"),
+                value,
+            )
+        })?;
+    let ms = parsed.unix_timestamp_nanos() / 1_000_000;
+    let at = Millis(u64::try_from(ms).unwrap_or(0));
+    if at.since(now) > MAX_SCHEDULE_MS {
+        return Err(FieldError::new(
+            "value_error",
+            loc,
+            "Value error, run_at is more than 30 days ahead",
+            value,
+        )
+        .with_ctx(json!({"error": {}})));
+    }
+    Ok(at.max(now))
+}
+
+/// An absolute `http`/`https` URL of at most 2,048 characters, with a host
+/// and no `user:password@`, to a permitted destination.
+fn url(value: &Value, loc: &Loc<'_>, destinations: &Destinations) -> Result<String, FieldError> {
+    let text = string(value, loc, 1, outbound::MAX_URL_CHARS)?;
+    let target = TargetUrl::parse(&text).map_err(|e| match e {
+        UrlError::Scheme => FieldError::new(
+            "url_scheme",
+            loc,
+            "URL scheme should be 'http' or 'https'",
+            value,
+        )
+        .with_ctx(json!({"expected_schemes": "'http' or 'https'"})),
+        UrlError::Invalid(why) => FieldError::new(
+            "url_parsing",
+            loc,
+            format!("Input should be a valid URL, {why}"),
+            value,
+        )
+        .with_ctx(json!({"error": why})),
+    })?;
+    if !destinations.allows(&target) {
+        let msg = match destinations.pattern() {
+            None => "URL is not a permitted destination: none is permitted until the \
+                     http_destinations variable names one (e.g. \
+                     SPIN_VARIABLE_HTTP_DESTINATIONS='https://*.example.com')"
+                .to_owned(),
+            Some(pattern) => {
+                format!("URL is not a permitted destination: http_destinations permits {pattern}")
+            }
+        };
+        return Err(FieldError::new("url_not_allowed", loc, msg, value));
+    }
+    Ok(text)
+}
+
+/// At most this many headers on an `http` task.
+pub const MAX_HEADERS: usize = 32;
+/// The longest header value, in characters.
+pub const MAX_HEADER_VALUE: usize = 4096;
+/// Header names a task may not set: the transport's, and the service's own.
+const RESERVED_HEADERS: &[&str] = &["host", "content-length", "transfer-encoding", "connection"];
+
+/// The fields of an `http` task's request.
+fn http_request(
+    obj: &Map<String, Value>,
+    root: &Loc<'_>,
+    context: &Context<'_>,
+    errors: &mut Vec<FieldError>,
+) -> Option<HttpRequestSpec> {
+    let url = required(obj, root, "url", errors, |v, loc| {
+        one(url(v, loc, context.destinations))
+    });
+    let method = optional(obj, root, "method", errors, |v, loc| one(method(v, loc)));
+    let headers = optional(obj, root, "headers", errors, headers);
+    let body = obj.get("body").filter(|v| !v.is_null()).cloned();
+    let timeout = optional(obj, root, "timeout_ms", errors, |v, loc| {
+        one(integer(v, loc, 100, 60_000))
+    });
+    let method = method?.unwrap_or(HttpMethod::Post);
+    if method == HttpMethod::Get
+        && let Some(value) = &body
+    {
+        errors.push(FieldError::new(
+            "value_error",
+            &root.child("body"),
+            "Value error, a GET request has no body",
+            value,
+        ));
+    }
+    Some(HttpRequestSpec {
+        url: url?,
+        method,
+        headers: headers?.unwrap_or_default(),
+        body,
+        timeout_ms: timeout?.unwrap_or(10_000),
+    })
+}
+
+fn method(value: &Value, loc: &Loc<'_>) -> Result<HttpMethod, FieldError> {
+    HttpMethod::ALL
+        .into_iter()
+        .find(|m| value.as_str() == Some(m.as_str()))
+        .ok_or_else(|| {
+            let expected = "'GET', 'POST', 'PUT', 'PATCH' or 'DELETE'";
+            FieldError::new(
+                "literal_error",
+                loc,
+                format!("Input should be {expected}"),
+                value,
+            )
+            .with_ctx(json!({ "expected": expected }))
+        })
+}
+
+/// An object of string to string: at most 32, names HTTP tokens not
+/// reserved and not repeated (ignoring case), values visible ASCII, space
+/// and tab, at most 4,096 characters.
+fn headers(value: &Value, loc: &Loc<'_>) -> Result<Vec<(String, String)>, Vec<FieldError>> {
+    let Value::Object(map) = value else {
+        return Err(vec![FieldError::new(
+            "dict_type",
+            loc,
+            "Input should be a valid dictionary",
+            value,
+        )]);
+    };
+    if map.len() > MAX_HEADERS {
+        return Err(vec![FieldError::new(
+            "too_long",
+            loc,
+            format!(
+                "Dictionary should have at most {MAX_HEADERS} items after validation, not {}",
+                map.len()
+            ),
+            value,
+        )
+        .with_ctx(json!({"field_type": "Dictionary", "max_length": MAX_HEADERS, "actual_length": map.len()}))]);
+    }
+    let mut errors = Vec::new();
+    let mut seen: Vec<String> = Vec::new();
+    let mut out = Vec::new();
+    for (name, item) in map {
+        let at = loc.child(name);
+        let lower = name.to_ascii_lowercase();
+        let problem = if name.is_empty() || !name.bytes().all(is_tchar) {
+            Some("header name is not an HTTP token")
+        } else if RESERVED_HEADERS.contains(&lower.as_str())
+            || lower.starts_with("webhook-")
+            || lower.starts_with("bgtasks-")
+        {
+            Some("this header is set by the service and may not be given")
+        } else if seen.contains(&lower) {
+            Some("this header is given twice (names ignore case)")
+        } else {
+            None
+        };
+        if let Some(why) = problem {
+            errors.push(
+                FieldError::new("value_error", &at, format!("Value error, {why}"), item)
+                    .with_ctx(json!({"error": {}})),
+            );
+            continue;
+        }
+        seen.push(lower);
+        match string(item, &at, 0, MAX_HEADER_VALUE) {
+            Err(e) => errors.push(e),
+            Ok(text)
+                if !text
+                    .bytes()
+                    .all(|b| b == b'\t' || (0x20..=0x7e).contains(&b)) =>
+            {
+                errors.push(
+                    FieldError::new(
+                        "value_error",
+                        &at,
+                        "Value error, a header value may hold only visible ASCII, space and tab",
+                        item,
+                    )
+                    .with_ctx(json!({"error": {}})),
+                );
+            }
+            Ok(text) => out.push((name.clone(), text)),
+        }
+    }
+    if errors.is_empty() {
+        Ok(out)
+    } else {
+        Err(errors)
+    }
+}
+
+/// A character of an HTTP token (RFC 9110).
+fn is_tchar(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
 }
 
 /// What makes two submits "the same request" for `Idempotency-Key`: the
@@ -573,7 +865,11 @@ fn simulate(kind: TaskKind, value: &Value, loc: &Loc<'_>) -> Result<Simulate, Ve
     }
 }
 
-fn retry_policy(value: &Value, loc: &Loc<'_>) -> Result<RetryPolicy, Vec<FieldError>> {
+fn retry_policy(
+    value: &Value,
+    loc: &Loc<'_>,
+    defaults: RetryPolicy,
+) -> Result<RetryPolicy, Vec<FieldError>> {
     const KNOWN: &[&str] = &["max_attempts", "backoff_ms", "backoff"];
     let map = nested(value, loc, "RetryPolicy")?;
     let mut errors = Vec::new();
@@ -585,7 +881,6 @@ fn retry_policy(value: &Value, loc: &Loc<'_>) -> Result<RetryPolicy, Vec<FieldEr
     });
     let shape = optional(map, loc, "backoff", &mut errors, |v, l| one(backoff(v, l)));
     extras(map, loc, KNOWN, &mut errors);
-    let defaults = RetryPolicy::default();
     match (max, wait, shape) {
         (Some(max), Some(wait), Some(shape)) if errors.is_empty() => Ok(RetryPolicy {
             max_attempts: max.map_or(defaults.max_attempts, |n| n as u32),

@@ -26,6 +26,17 @@ pub enum Output<'a> {
     },
     /// A report task's report.
     Report { task: TaskId, report: Value },
+    /// A request an `http` task sent (the playground's virtual destination
+    /// received it).
+    Request {
+        task: TaskId,
+        request: &'a crate::outbound::OutboundRequest,
+    },
+    /// A callback delivery sent.
+    Callback {
+        task: TaskId,
+        request: &'a crate::outbound::OutboundRequest,
+    },
 }
 
 /// Where the outputs of an attempt go. Shells implement it: the Spin
@@ -66,7 +77,7 @@ pub fn file_contents(content: &serde_json::Map<String, Value>) -> Vec<u8> {
 pub fn execute(task: &Task, claim: &Claim, now: Millis, sink: &mut impl Sink) -> WorkOutcome {
     let failing = task.simulate.fail_attempts;
     if claim.attempt <= failing {
-        return WorkOutcome::Failure(format!(
+        return WorkOutcome::failed(format!(
             "simulated failure (attempt {} of {failing})",
             claim.attempt
         ));
@@ -87,6 +98,9 @@ pub fn execute(task: &Task, claim: &Claim, now: Millis, sink: &mut impl Sink) ->
             path: output_path(id),
             contents: file_contents(content),
         }),
+        // Real work: the shell sends the request and classifies the answer
+        // (crate::outbound).
+        TaskSpec::Http(_) => return WorkOutcome::failed("http tasks are not simulated"),
     }
     WorkOutcome::Success
 }
@@ -117,5 +131,7 @@ pub fn result(task: &Task, finished_at: Millis) -> Value {
             "path": output_path(task.id),
             "bytes": file_contents(content).len(),
         }),
+        // Stored with the task when it succeeded (Phase::Succeeded).
+        TaskSpec::Http(_) => Value::Null,
     }
 }

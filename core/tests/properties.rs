@@ -77,7 +77,7 @@ fn run(ops: &[Op]) -> Sim {
                 sim.submit(kind, &body);
             }
             Op::Retry(n) => {
-                let tasks = sim.engine.tasks();
+                let tasks: Vec<_> = sim.engine.tasks().collect();
                 if tasks.is_empty() {
                     continue;
                 }
@@ -173,7 +173,7 @@ proptest! {
     fn replaying_a_session_gives_byte_identical_state(ops in prop::collection::vec(op(), 1..40)) {
         let a = run(&ops);
         let b = run(&ops);
-        prop_assert_eq!(serde_json::to_vec(a.engine.tasks()).unwrap(), serde_json::to_vec(b.engine.tasks()).unwrap());
+        prop_assert_eq!(serde_json::to_vec(&a.engine.tasks().collect::<Vec<_>>()).unwrap(), serde_json::to_vec(&b.engine.tasks().collect::<Vec<_>>()).unwrap());
         prop_assert_eq!(a.engine.poll_timeout(), b.engine.poll_timeout());
         prop_assert_eq!(&a.outputs, &b.outputs);
     }
@@ -191,6 +191,6 @@ proptest! {
         }).collect();
         let a = run(&ops);
         let b = run(&split);
-        prop_assert_eq!(serde_json::to_vec(a.engine.tasks()).unwrap(), serde_json::to_vec(b.engine.tasks()).unwrap());
+        prop_assert_eq!(serde_json::to_vec(&a.engine.tasks().collect::<Vec<_>>()).unwrap(), serde_json::to_vec(&b.engine.tasks().collect::<Vec<_>>()).unwrap());
     }
 }

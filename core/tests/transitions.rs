@@ -18,6 +18,8 @@ fn task(fail_attempts: u32, policy: RetryPolicy) -> Task {
             fail_attempts,
         },
         policy,
+        start_at: None,
+        callback_url: None,
     };
     Task::new(TaskId::from_random_bytes([3; 16]), submission, T0)
 }
@@ -62,7 +64,13 @@ fn success_ends_the_task_and_every_later_transition_is_refused() {
     let mut t = task(0, RetryPolicy::default());
     let end = run_attempt(&mut t, T0, 1);
     assert_eq!(t.status(), Status::Success);
-    assert_eq!(t.phase, Phase::Succeeded { finished_at: end });
+    assert_eq!(
+        t.phase,
+        Phase::Succeeded {
+            finished_at: end,
+            result: None
+        }
+    );
     assert_eq!(t.due_at(), None);
     assert_eq!(t.claim(end.plus(10_000), 2), Err(TransitionError::Finished));
     assert_eq!(
@@ -109,7 +117,7 @@ fn a_failure_with_budget_left_waits_a_jittered_backoff_then_runs_again() {
     let outcome = work::execute(&t, &claim, due1.plus(100), &mut ());
     assert_eq!(
         outcome,
-        WorkOutcome::Failure("simulated failure (attempt 2 of 2)".into())
+        WorkOutcome::failed("simulated failure (attempt 2 of 2)")
     );
     t.finish(due1.plus(100), 2, outcome).unwrap();
     let due2 = t.next_attempt_at().unwrap();

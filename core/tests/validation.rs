@@ -1,11 +1,23 @@
 //! The contract's input rules, one scenario each.
 
+use bgtasks_core::outbound::Destinations;
 use bgtasks_core::validate::{self, FieldError};
-use bgtasks_core::{Backoff, ListQuery, Status, TaskKind, TaskSpec};
+use bgtasks_core::{Backoff, ListQuery, Millis, Status, TaskKind, TaskSpec};
 use serde_json::{Value, json};
 
+/// A fixed time, and no permitted destination (the service's default).
+const NOW: Millis = Millis(1_782_465_302_123);
+static NONE: std::sync::LazyLock<Destinations> = std::sync::LazyLock::new(Destinations::none);
+
+fn ctx() -> validate::Context<'static> {
+    validate::Context {
+        now: NOW,
+        destinations: &NONE,
+    }
+}
+
 fn errors(kind: TaskKind, body: &str) -> Vec<FieldError> {
-    validate::submission(kind, body.as_bytes()).expect_err("should be refused")
+    validate::submission(kind, body.as_bytes(), &ctx()).expect_err("should be refused")
 }
 
 /// (loc, type) of each error, the part clients branch on.
@@ -21,6 +33,7 @@ fn the_original_examples_are_accepted_with_defaults() {
     let n = validate::submission(
         TaskKind::Notification,
         br#"{"email": "johndoe@example.com", "message": "Your submission was received."}"#,
+        &ctx(),
     )
     .unwrap();
     assert_eq!(n.simulate.delay_ms, 2000);
@@ -32,6 +45,7 @@ fn the_original_examples_are_accepted_with_defaults() {
     let r = validate::submission(
         TaskKind::Report,
         br#"{"name": "Sales Report", "details": {"month": "June", "region": "Asia"}}"#,
+        &ctx(),
     )
     .unwrap();
     assert_eq!(r.simulate.delay_ms, 3000);
@@ -40,7 +54,12 @@ fn the_original_examples_are_accepted_with_defaults() {
     };
     assert_eq!(details["region"], "Asia");
 
-    let f = validate::submission(TaskKind::File, br#"{"content": {"user": "johndoe"}}"#).unwrap();
+    let f = validate::submission(
+        TaskKind::File,
+        br#"{"content": {"user": "johndoe"}}"#,
+        &ctx(),
+    )
+    .unwrap();
     assert_eq!(f.simulate.delay_ms, 2000);
 }
 
@@ -62,6 +81,7 @@ fn null_counts_as_absent_only_for_optional_fields() {
     let ok = validate::submission(
         TaskKind::Report,
         br#"{"name": "x", "details": null, "simulate": null, "retry_policy": null}"#,
+        &ctx(),
     )
     .unwrap();
     let TaskSpec::Report { details, .. } = ok.spec else {
@@ -79,6 +99,7 @@ fn null_counts_as_absent_only_for_optional_fields() {
     let s = validate::submission(
         TaskKind::File,
         br#"{"content": {}, "simulate": {"delay_ms": null}}"#,
+        &ctx(),
     )
     .unwrap();
     assert_eq!(s.simulate.delay_ms, 2000);
@@ -90,7 +111,8 @@ fn lengths_count_characters_not_bytes() {
     assert!(
         validate::submission(
             TaskKind::Report,
-            json!({"name": name200}).to_string().as_bytes()
+            json!({"name": name200}).to_string().as_bytes(),
+            &ctx()
         )
         .is_ok()
     );
@@ -108,14 +130,14 @@ fn lengths_count_characters_not_bytes() {
 
     let msg = "😀".repeat(10_000);
     let body = json!({"email": "a@b.c", "message": msg}).to_string();
-    assert!(validate::submission(TaskKind::Notification, body.as_bytes()).is_ok());
+    assert!(validate::submission(TaskKind::Notification, body.as_bytes(), &ctx()).is_ok());
     let body = json!({"email": "a@b.c", "message": format!("{msg}x")}).to_string();
     assert_eq!(
         errors(TaskKind::Notification, &body)[0].kind,
         "string_too_long"
     );
     let empty = json!({"email": "a@b.c", "message": ""}).to_string();
-    assert!(validate::submission(TaskKind::Notification, empty.as_bytes()).is_ok());
+    assert!(validate::submission(TaskKind::Notification, empty.as_bytes(), &ctx()).is_ok());
 }
 
 #[test]
@@ -130,7 +152,7 @@ fn emails_must_be_mailboxes() {
     for email in good {
         let body = json!({"email": email, "message": ""}).to_string();
         assert!(
-            validate::submission(TaskKind::Notification, body.as_bytes()).is_ok(),
+            validate::submission(TaskKind::Notification, body.as_bytes(), &ctx()).is_ok(),
             "{email}"
         );
     }
@@ -192,6 +214,7 @@ fn integers_are_strict_and_in_range() {
         TaskKind::File,
         br#"{"content": {}, "simulate": {"delay_ms": 60000, "fail_attempts": 10},
              "retry_policy": {"max_attempts": 10, "backoff_ms": 600000, "backoff": "fixed"}}"#,
+        &ctx(),
     )
     .unwrap();
     assert_eq!(ok.simulate.fail_attempts, 10);
@@ -216,7 +239,9 @@ fn integers_are_strict_and_in_range() {
 
 #[test]
 fn unknown_fields_are_ignored_at_top_level_and_refused_inside_knobs() {
-    assert!(validate::submission(TaskKind::File, br#"{"content": {}, "extra": 1}"#).is_ok());
+    assert!(
+        validate::submission(TaskKind::File, br#"{"content": {}, "extra": 1}"#, &ctx()).is_ok()
+    );
     let errs = errors(
         TaskKind::File,
         r#"{"content": {}, "simulate": {"delay": 5, "fail_attempts": 99}, "retry_policy": {"tries": 2}}"#,

@@ -1,46 +1,76 @@
 //! Group commit: concurrent submits on one instance share their writes.
 //!
 //! Each `set` or batch is a commit on Spin's store, and commits are the
-//! service's budget. Submits that arrive while another is being written
-//! queue up; the next writer takes the whole queue and stores it with one
-//! `increment` (their listing positions) and one `set_many` (records and
-//! index entries). Every submit still answers only after its own write is
-//! durable. The writer runs as background work of the instance, so a
-//! request cut off mid-write strands nobody; if the instance dies, so do the
-//! requests waiting on it, and none of them was acknowledged.
+//! service's budget (on SQLite a commit of changed data costs about as much
+//! as serving a request). Submits queue their new task; a writer takes the
+//! whole queue and stores it with one `increment` (the listing positions)
+//! and one `set_many` (records, index entries, idempotency records, the
+//! outputs of attempts that already ran, and the time index entries of
+//! scheduled tasks, whose bucket counters take one more `increment` per
+//! bucket). Every submit still answers only after its own write is durable.
+//!
+//! The writer runs as background work of the instance, so a request cut off
+//! mid-write strands nobody; if the instance dies, so do the requests
+//! waiting on it, and none of them was acknowledged. Between groups it
+//! yields rather than sleeps: while a synchronous store call blocks the
+//! instance, new requests wait at its door, and they form the next group.
 
 use std::cell::{Cell, RefCell};
-use std::time::Duration;
+use std::collections::BTreeMap;
 
-use bgtasks_core::TaskId;
+use bgtasks_core::{Task, TaskId};
 use futures_channel::oneshot;
 
-use crate::store::{Kv, StoreError, keys};
+use crate::store::{
+    self, Kv, StoreError, WAKE_BUCKETS_PER_DAY, WAKE_BUCKETS_PER_HOUR, encode, keys, wake_bucket,
+};
+
+/// A new task and the other keys its submit writes with it.
+pub struct NewTask {
+    pub task: Task,
+    pub extra: Vec<(String, Vec<u8>)>,
+}
 
 /// One submit's writes, waiting for a commit.
 struct Waiting {
-    id: TaskId,
-    entries: Vec<(String, Vec<u8>)>,
-    done: oneshot::Sender<Result<(), StoreError>>,
+    new: NewTask,
+    done: oneshot::Sender<Result<Task, StoreError>>,
 }
 
 /// At most this many submits per commit, to bound one batch's size.
 const MAX_GROUP: usize = 64;
-/// How long a writer waits for a group to gather, at most.
-const GATHER_MAX_MS: u32 = 5;
+/// How long a writer waits, at most, for submits already inside this
+/// instance (reading their bodies, validating) to join its group.
+const GATHER_MAX_MS: u32 = 3;
 
 thread_local! {
     // A component instance is single-threaded: plain cells suffice.
     static QUEUE: RefCell<Vec<Waiting>> = const { RefCell::new(Vec::new()) };
     static WRITING: Cell<bool> = const { Cell::new(false) };
+    /// Submits inside this instance that have not queued yet.
+    static ARRIVING: Cell<u32> = const { Cell::new(0) };
 }
 
-/// Stores a new task's `entries` (its record, and its idempotency record if
-/// any) together with its listing index entry, and returns once they are
-/// committed.
-pub async fn store_submit(id: TaskId, entries: Vec<(String, Vec<u8>)>) -> Result<(), StoreError> {
+/// Marks a submit on its way to the queue until dropped: a writer about to
+/// commit waits a moment for such submits rather than commit without them.
+pub struct Arriving(());
+
+pub fn arriving() -> Arriving {
+    ARRIVING.set(ARRIVING.get() + 1);
+    Arriving(())
+}
+
+impl Drop for Arriving {
+    fn drop(&mut self) {
+        ARRIVING.set(ARRIVING.get().saturating_sub(1));
+    }
+}
+
+/// Stores a new task (with its listing position, which this assigns) and
+/// its other keys, and returns the stored task once they are committed.
+pub async fn store_submit(new: NewTask) -> Result<Task, StoreError> {
     let (done, result) = oneshot::channel();
-    QUEUE.with_borrow_mut(|q| q.push(Waiting { id, entries, done }));
+    QUEUE.with_borrow_mut(|q| q.push(Waiting { new, done }));
     if !WRITING.replace(true) {
         spin_sdk::wasip3::spawn(async {
             match Kv::open().await {
@@ -64,17 +94,19 @@ fn fail_queue(error: &StoreError) {
 /// Writes groups until the queue is empty.
 async fn write_queue(kv: &Kv) {
     loop {
-        // Give the instance's other requests a moment to join this group
-        // (store calls block the instance, so they could not queue while it
-        // wrote): wait while they keep arriving, a few milliseconds at most.
-        let mut seen = 0;
-        for _ in 0..GATHER_MAX_MS {
-            spin_sdk::time::sleep(Duration::from_millis(1)).await;
-            let queued = QUEUE.with_borrow(Vec::len);
-            if queued == seen || queued >= MAX_GROUP {
+        // While every task of the instance waits on the host, the instance
+        // takes new requests: one short wait lets the submits at its door in,
+        // and it goes on while submits inside are still on their way.
+        let mut waited = 0;
+        loop {
+            spin_sdk::time::sleep(std::time::Duration::from_millis(1)).await;
+            waited += 1;
+            if ARRIVING.get() == 0
+                || waited >= GATHER_MAX_MS
+                || QUEUE.with_borrow(Vec::len) >= MAX_GROUP
+            {
                 break;
             }
-            seen = queued;
         }
         let group: Vec<Waiting> = QUEUE.with_borrow_mut(|q| {
             let n = q.len().min(MAX_GROUP);
@@ -83,28 +115,85 @@ async fn write_queue(kv: &Kv) {
         if group.is_empty() {
             return;
         }
-        let outcome = write_group(kv, &group).await;
-        for waiting in group {
-            let result = outcome
-                .as_ref()
-                .map(|_| ())
-                .map_err(|e| StoreError(e.0.clone()));
-            // A waiter that gave up (its request was cut off) needs no answer.
-            let _ = waiting.done.send(result);
+        let (tasks, senders): (Vec<NewTask>, Vec<_>) =
+            group.into_iter().map(|w| (w.new, w.done)).unzip();
+        match write_group(kv, tasks).await {
+            Ok(stored) => {
+                for (task, done) in stored.into_iter().zip(senders) {
+                    // A waiter that gave up (its request was cut off) needs
+                    // no answer.
+                    let _ = done.send(Ok(task));
+                }
+            }
+            Err(e) => {
+                for done in senders {
+                    let _ = done.send(Err(StoreError(e.0.clone())));
+                }
+            }
         }
     }
 }
 
-async fn write_group(kv: &Kv, group: &[Waiting]) -> Result<(), StoreError> {
+async fn write_group(kv: &Kv, group: Vec<NewTask>) -> Result<Vec<Task>, StoreError> {
     let count = group.len() as i64;
     let last = kv.increment(keys::POSITIONS, count).await?;
     // Positions first..=last are this group's, in arrival order.
     let first = (last - count + 1).max(1) as u64;
     let mut entries = Vec::with_capacity(group.len() * 3);
-    for (offset, waiting) in group.iter().enumerate() {
-        entries.extend(waiting.entries.iter().cloned());
-        let position = keys::position(first + offset as u64);
-        entries.push((position, waiting.id.to_string().into_bytes()));
+    let mut wakes: BTreeMap<u64, Vec<TaskId>> = BTreeMap::new();
+    let mut stored = Vec::with_capacity(group.len());
+    for (offset, new) in group.into_iter().enumerate() {
+        let mut task = new.task;
+        task.position = first + offset as u64;
+        if task.indexed
+            && let Some(due) = task.due_at()
+        {
+            wakes.entry(wake_bucket(due)).or_default().push(task.id);
+        }
+        entries.push((keys::task(task.id), encode(&task)));
+        entries.push((
+            keys::position(task.position),
+            task.id.to_string().into_bytes(),
+        ));
+        entries.extend(new.extra);
+        stored.push(task);
     }
+    for (bucket, ids) in wakes {
+        entries.extend(wake_entries(kv, bucket, &ids).await?);
+    }
+    kv.set_many(&entries)?;
+    Ok(stored)
+}
+
+/// Reserves slots for `ids` in time-index bucket `bucket` (and counts them
+/// in its hour) and returns the entries to write.
+pub async fn wake_entries(
+    kv: &Kv,
+    bucket: u64,
+    ids: &[TaskId],
+) -> Result<Vec<(String, Vec<u8>)>, StoreError> {
+    let n = ids.len() as i64;
+    let last = kv.increment(&keys::wake_count(bucket), n).await?;
+    kv.increment(&keys::wake_hour(bucket / WAKE_BUCKETS_PER_HOUR), n)
+        .await?;
+    kv.increment(&keys::wake_day(bucket / WAKE_BUCKETS_PER_DAY), n)
+        .await?;
+    let first = (last - n + 1).max(1) as u64;
+    Ok(ids
+        .iter()
+        .enumerate()
+        .map(|(i, id)| {
+            (
+                keys::wake(bucket, first + i as u64),
+                id.to_string().into_bytes(),
+            )
+        })
+        .collect())
+}
+
+/// Adds one task to the time index at `due` (for a transition stored by
+/// compare-and-swap, outside a group).
+pub async fn index_wake(kv: &Kv, id: TaskId, due: bgtasks_core::Millis) -> Result<(), StoreError> {
+    let entries = wake_entries(kv, store::wake_bucket(due), &[id]).await?;
     kv.set_many(&entries)
 }

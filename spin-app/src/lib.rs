@@ -19,9 +19,11 @@
 // Natively only the unit tests are built; the handler is unused there.
 #![cfg_attr(not(target_arch = "wasm32"), allow(dead_code))]
 
-mod commit;
+pub mod commit;
+pub mod config;
 pub mod routes;
 pub mod runner;
+mod send;
 pub mod service;
 pub mod store;
 
@@ -78,23 +80,35 @@ async fn serve(request: types::Request) -> Result<Reply, Reply> {
             });
         }
     };
+    let headers = request.get_headers().copy_all();
+    let header = |name: &str| {
+        headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.clone())
+    };
+    // Right after routing, before the body is looked at (413, 415, 422).
+    if route.needs_token() {
+        let settings = config::settings().await;
+        if !config::authorized(&settings, header("authorization").as_deref()) {
+            // Read what the client sends first, as for a 413.
+            let _ = read_body(request).await;
+            return Err(Problem::NotAuthenticated.into());
+        }
+    }
     match route {
         Route::Submit(kind) => {
-            let headers = request.get_headers().copy_all();
-            let header = |name: &str| {
-                headers
-                    .iter()
-                    .find(|(n, _)| n.eq_ignore_ascii_case(name))
-                    .map(|(_, v)| v.clone())
-            };
+            let arriving = commit::arriving();
             let body = read_body(request).await.ok_or(Problem::TooLarge)?;
             if !validate::content_type_accepted(header("content-type").as_deref(), &body) {
                 return Err(Problem::UnsupportedMediaType.into());
             }
-            service::submit(kind, &body, header("idempotency-key").as_deref()).await
+            service::submit(kind, &body, header("idempotency-key").as_deref(), arriving).await
         }
-        Route::Status(id) => service::status(id).await,
+        Route::Status(id) => service::status(id, query).await,
         Route::Retry(id) => service::retry(id).await,
+        Route::Cancel(id) => service::cancel(id).await,
+        Route::Delete(id) => service::delete(id).await,
         Route::List => service::list(query).await,
         Route::Output(id) => service::output(id).await,
         Route::Health => service::health().await,
@@ -160,10 +174,18 @@ fn respond(reply: Reply) -> http::Response<Full<Bytes>> {
     *response.status_mut() =
         http::StatusCode::from_u16(reply.status).unwrap_or(http::StatusCode::SERVICE_UNAVAILABLE);
     let headers = response.headers_mut();
-    headers.insert(
-        http::header::CONTENT_TYPE,
-        http::HeaderValue::from_static(reply.content_type),
-    );
+    if reply.status != 204 {
+        headers.insert(
+            http::header::CONTENT_TYPE,
+            http::HeaderValue::from_static(reply.content_type),
+        );
+    }
+    if reply.authenticate {
+        headers.insert(
+            http::header::WWW_AUTHENTICATE,
+            http::HeaderValue::from_static("Bearer"),
+        );
+    }
     if let Some(location) = reply
         .location
         .and_then(|l| http::HeaderValue::try_from(l).ok())

@@ -8,7 +8,9 @@ pub enum Route {
     Submit(TaskKind),
     Status(Option<TaskId>),
     Retry(Option<TaskId>),
+    Cancel(Option<TaskId>),
     List,
+    Delete(Option<TaskId>),
     Output(Option<TaskId>),
     Health,
     OpenApi,
@@ -17,6 +19,17 @@ pub enum Route {
     /// `/playground/<file>`: the page's scripts, styles and wasm module. The
     /// name is checked: plain segments only, no `..`.
     Asset(String),
+}
+
+impl Route {
+    /// Whether the route wants the API token (when one is set): all but the
+    /// health check, the API description and the playground.
+    pub fn needs_token(&self) -> bool {
+        !matches!(
+            self,
+            Route::Health | Route::OpenApi | Route::Page | Route::Asset(_)
+        )
+    }
 }
 
 /// A request the router answers by itself.
@@ -63,9 +76,12 @@ fn table(path: &str) -> Option<(&'static str, Route)> {
         ["notify"] | ["notify", ""] => ("POST", Route::Submit(TaskKind::Notification)),
         ["report"] | ["report", ""] => ("POST", Route::Submit(TaskKind::Report)),
         ["file"] | ["file", ""] => ("POST", Route::Submit(TaskKind::File)),
+        ["http"] | ["http", ""] => ("POST", Route::Submit(TaskKind::Http)),
         ["status", task] if !task.is_empty() => ("GET", Route::Status(id(task))),
         ["retry-task", task] if !task.is_empty() => ("POST", Route::Retry(id(task))),
+        ["cancel-task", task] if !task.is_empty() => ("POST", Route::Cancel(id(task))),
         ["tasks"] => ("GET", Route::List),
+        ["tasks", task] if !task.is_empty() => ("DELETE", Route::Delete(id(task))),
         ["outputs", file] => {
             let task = file.strip_suffix(".json")?;
             ("GET", Route::Output(id(task)))
@@ -195,7 +211,7 @@ mod openapi_tests {
         }
         // The page and its assets are not API routes.
         let all = [
-            "Submit", "Status", "Retry", "List", "Output", "Health", "OpenApi",
+            "Submit", "Status", "Retry", "Cancel", "List", "Delete", "Output", "Health", "OpenApi",
         ];
         assert_eq!(kinds, all.iter().map(|s| s.to_string()).collect());
     }

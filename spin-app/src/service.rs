@@ -2,12 +2,16 @@
 
 use std::time::Duration;
 
-use bgtasks_core::{ListQuery, Problem, Task, TaskId, TaskKind, render, validate};
-use serde::{Deserialize, Serialize};
+use bgtasks_core::validate::{self, Context};
+use bgtasks_core::{ListQuery, Millis, Problem, Status, Task, TaskId, TaskKind, render, work};
+use futures_util::future::select;
 
-use crate::commit;
-use crate::runner::{self, claim_if_due, now, spawn_run, token};
-use crate::store::{Kv, StoreError, Swap, encode, hex, key_hash, keys};
+use crate::commit::{self, NewTask};
+use crate::config::{Settings, settings};
+use crate::runner::{
+    self, StoreSink, Work, after_store, arm, claim_if_due, now, sleep_until, spawn_work, token,
+};
+use crate::store::{IdempotencyRecord, Kv, StoreError, Swap, hex, key_hash, keys};
 
 /// What a route answers.
 pub struct Reply {
@@ -16,6 +20,8 @@ pub struct Reply {
     pub content_type: &'static str,
     pub location: Option<String>,
     pub allow: Option<&'static str>,
+    /// `WWW-Authenticate` (a 401).
+    pub authenticate: bool,
 }
 
 impl Reply {
@@ -26,11 +32,15 @@ impl Reply {
             content_type: "application/json",
             location: None,
             allow: None,
+            authenticate: false,
         }
     }
 
     pub fn problem(problem: &Problem) -> Reply {
-        Reply::json(problem.status(), problem.body())
+        Reply {
+            authenticate: *problem == Problem::NotAuthenticated,
+            ..Reply::json(problem.status(), problem.body())
+        }
     }
 }
 
@@ -46,22 +56,32 @@ impl From<Problem> for Reply {
     }
 }
 
-/// The value of an `idem/...` key.
-#[derive(Serialize, Deserialize)]
-struct IdempotencyRecord {
-    fingerprint: String,
-    task: TaskId,
-}
-
 /// How long a submit that lost the race for its idempotency key waits for
 /// the winner's task to be stored before creating its own.
 const IDEMPOTENCY_WAIT_MS: u64 = 2_000;
 
-/// `POST /notify/`, `/report/`, `/file/`: validate, store the task already
-/// claimed (one commit, shared with concurrent submits), answer 202, run it
-/// in the background.
-pub async fn submit(kind: TaskKind, body: &[u8], key: Option<&[u8]>) -> Result<Reply, Reply> {
-    let accepted = validate::submit(kind, body, key)?;
+/// `POST /notify/`, `/report/`, `/file/`, `/http/`: validate, store the
+/// task (one commit, shared with concurrent submits), answer 202, run it in
+/// the background.
+///
+/// A task due at once is stored already claimed; one whose attempt takes no
+/// time (simulated work of zero delay) is stored already run, its output in
+/// the same commit: nobody knows the task before the 202, so nobody can race
+/// that write. A scheduled task is stored queued, in the time index, and
+/// this instance's timer wakes it.
+pub async fn submit(
+    kind: TaskKind,
+    body: &[u8],
+    key: Option<&[u8]>,
+    arriving: commit::Arriving,
+) -> Result<Reply, Reply> {
+    let settings = settings().await;
+    let at = now();
+    let context = Context {
+        now: at,
+        destinations: &settings.destinations,
+    };
+    let accepted = validate::submit(kind, body, key, &context)?;
     let kv = Kv::open().await?;
     let mut idempotency = None;
     if let Some((key, fingerprint)) = accepted.idempotency {
@@ -73,23 +93,46 @@ pub async fn submit(kind: TaskKind, body: &[u8], key: Option<&[u8]>) -> Result<R
         idempotency = Some((hash, fingerprint));
     }
 
-    let at = now();
     let id = TaskId::from_random_bytes(random_16());
     let mut task = Task::new(id, accepted.submission, at);
-    let claim = task
-        .claim(at, token())
-        .map_err(|_| Reply::problem(&Problem::StoreUnavailable))?;
-    let mut entries = vec![(keys::task(id), encode(&task))];
+    let mut extra = Vec::new();
+    let mut work = None;
+    if task.next_attempt_at().is_some() {
+        // Scheduled: the time index finds it after a restart.
+        task.indexed = true;
+    } else {
+        let claim = task
+            .claim(at, token())
+            .map_err(|_| Reply::problem(&Problem::StoreUnavailable))?;
+        if task.kind() != TaskKind::Http && claim.finishes_at <= at {
+            let mut outputs = StoreSink::default();
+            let outcome = work::execute(&task, &claim, at, &mut outputs);
+            let _ = task.finish(at, claim.token, outcome);
+            extra.extend(outputs.files);
+        } else {
+            work = Some(Work::Attempt(claim));
+        }
+    }
     if let Some((hash, fingerprint)) = &idempotency {
+        task.idempotency = Some(hash.clone());
         let record = IdempotencyRecord {
             fingerprint: fingerprint.clone(),
             task: id,
         };
         let value = serde_json::to_vec(&record).unwrap_or_default();
-        entries.push((keys::idempotency(hash), value));
+        extra.push((keys::idempotency(hash), value));
     }
-    commit::store_submit(id, entries).await?;
-    spawn_run(task, claim);
+    drop(arriving);
+    let task = commit::store_submit(NewTask { task, extra }).await?;
+    match work {
+        Some(work) => spawn_work(task, work),
+        None => match task.due_at() {
+            Some(due) if due > at => arm(id, due),
+            // A retry or a callback due at once.
+            Some(_) => arm(id, at),
+            None => {}
+        },
+    }
     runner::maybe_sweep();
     Ok(accepted_reply(id))
 }
@@ -130,18 +173,93 @@ fn accepted_reply(id: TaskId) -> Reply {
     }
 }
 
-/// `GET /status/{id}`: one read; a task that is due (or whose worker
-/// vanished) is claimed and run from here.
-pub async fn status(id: Option<TaskId>) -> Result<Reply, Reply> {
-    let id = id.ok_or(Problem::TaskNotFound)?;
-    let kv = Kv::open().await?;
+/// A task as the routes see it: gone once deleted, or once its retention
+/// ran out (its keys follow within a sweep or two).
+async fn live_task(kv: &Kv, settings: &Settings, id: TaskId) -> Result<Task, Reply> {
     let task = kv.load(id).await?.ok_or(Problem::TaskNotFound)?;
-    let (task, claim) = claim_if_due(&kv, task).await?;
-    if let Some(claim) = claim {
-        spawn_run(task.clone(), claim);
+    if task
+        .expires_at(settings.retention_ms)
+        .is_some_and(|at| at <= now())
+    {
+        return Err(Problem::TaskNotFound.into());
+    }
+    Ok(task)
+}
+
+/// The longest `wait_ms`.
+pub const MAX_WAIT_MS: u64 = 30_000;
+/// A waiting read looks at the store again at least this often, for a task
+/// another instance runs.
+const WAIT_POLL_MS: u64 = 500;
+
+/// `GET /status/{id}[?wait_ms=N]`: one read; a task that is due (or whose
+/// worker vanished) is claimed and run from here. With `wait_ms`, a
+/// pending task's answer waits until it is no longer pending (woken by this
+/// instance's own writes, or reading again when the task's next step was
+/// planned, and every half second) or the time is up.
+pub async fn status(id: Option<TaskId>, query: &str) -> Result<Reply, Reply> {
+    let wait_ms = wait_ms(query).map_err(Problem::Invalid)?;
+    let id = id.ok_or(Problem::TaskNotFound)?;
+    let settings = settings().await;
+    let kv = Kv::open().await?;
+    let deadline = now().plus(wait_ms);
+    let mut task = live_task(&kv, &settings, id).await?;
+    loop {
+        let (seen, work) = claim_if_due(&kv, task).await?;
+        if let Some(work) = work {
+            spawn_work(seen.clone(), work);
+        }
+        task = seen;
+        if task.status() != Status::Pending || now() >= deadline {
+            break;
+        }
+        let changed = runner::watch(id);
+        let planned = task.due_at().map_or(deadline, |due| due.plus(5));
+        let wake = planned.min(deadline).min(now().plus(WAIT_POLL_MS));
+        let sleep = std::pin::pin!(sleep_until(wake));
+        select(sleep, changed).await;
+        task = match kv.load(id).await? {
+            Some(task) => task,
+            None => return Err(Problem::TaskNotFound.into()),
+        };
     }
     runner::maybe_sweep();
     Ok(Reply::json(200, render::task(&task)))
+}
+
+/// The `wait_ms` query parameter: 0 to 30,000, FastAPI's errors otherwise.
+fn wait_ms(query: &str) -> Result<u64, Vec<validate::FieldError>> {
+    let Some(text) = form_urlencoded::parse(query.as_bytes())
+        .filter(|(name, _)| name == "wait_ms")
+        .map(|(_, value)| value.into_owned())
+        .last()
+    else {
+        return Ok(0);
+    };
+    bgtasks_core::list::query_integer("wait_ms", &text, 0, MAX_WAIT_MS).map_err(|e| vec![e])
+}
+
+/// Applies a transition to the stored task by compare-and-swap, reading it
+/// again and deciding anew when another write came first. `Ok(None)` when
+/// the transition refuses the task as it now is.
+async fn transition<R, E>(
+    kv: &Kv,
+    settings: &Settings,
+    id: TaskId,
+    change: impl Fn(&mut Task, Millis) -> Result<R, E>,
+) -> Result<Result<(Task, R), E>, Reply> {
+    loop {
+        let task = live_task(kv, settings, id).await?;
+        let mut changed = task.clone();
+        let made = match change(&mut changed, now()) {
+            Ok(made) => made,
+            Err(e) => return Ok(Err(e)),
+        };
+        if kv.store(&task, &changed).await? == Swap::Won {
+            after_store(kv, &changed).await;
+            return Ok(Ok((changed, made)));
+        }
+    }
 }
 
 /// `POST /retry-task/{id}`: a failed task goes back to work, claimed by
@@ -149,31 +267,78 @@ pub async fn status(id: Option<TaskId>) -> Result<Reply, Reply> {
 /// through; the other finds the task no longer failed.
 pub async fn retry(id: Option<TaskId>) -> Result<Reply, Reply> {
     let id = id.ok_or(Problem::TaskNotFound)?;
+    let settings = settings().await;
     let kv = Kv::open().await?;
-    let task = kv.load(id).await?.ok_or(Problem::TaskNotFound)?;
-    let at = now();
-    let mut retried = task.clone();
-    retried.retry(at).map_err(|_| Problem::NotFailed)?;
-    let claim = retried
-        .claim(at, token())
-        .map_err(|_| Problem::StoreUnavailable)?;
-    match kv.swap(&task, &retried).await? {
-        Swap::Won => {
-            spawn_run(retried, claim);
-            Ok(Reply::json(200, render::retried(id)))
+    let claimed = transition(&kv, &settings, id, |task, at| {
+        task.retry(at)?;
+        // The recovery floor may have passed this task long ago: from now
+        // on the time index covers its steps.
+        task.indexed = true;
+        task.claim(at, token())
+    })
+    .await?;
+    let Ok((task, claim)) = claimed else {
+        return Err(Problem::NotFailed.into());
+    };
+    spawn_work(task, Work::Attempt(claim));
+    Ok(Reply::json(200, render::retried(id)))
+}
+
+/// `POST /cancel-task/{id}`: a pending task becomes failed, cancelled; no
+/// attempt starts after it. Its callback (if any) is delivered from here.
+pub async fn cancel(id: Option<TaskId>) -> Result<Reply, Reply> {
+    let id = id.ok_or(Problem::TaskNotFound)?;
+    let settings = settings().await;
+    let kv = Kv::open().await?;
+    let Ok((task, ())) = transition(&kv, &settings, id, |task, at| task.cancel(at)).await? else {
+        return Err(Problem::NotPending.into());
+    };
+    if let (claimed, Some(work)) = claim_if_due(&kv, task).await? {
+        spawn_work(claimed, work);
+    }
+    Ok(Reply::json(200, render::cancelled(id)))
+}
+
+/// `DELETE /tasks/{id}`: a finished task and every key it has.
+pub async fn delete(id: Option<TaskId>) -> Result<Reply, Reply> {
+    let id = id.ok_or(Problem::TaskNotFound)?;
+    let settings = settings().await;
+    let kv = Kv::open().await?;
+    loop {
+        let task = live_task(&kv, &settings, id).await?;
+        if task.status() == Status::Pending {
+            return Err(Problem::StillPending.into());
         }
-        Swap::Lost => Err(Problem::NotFailed.into()),
+        if kv.delete_task(&task).await? == Swap::Won {
+            return Ok(Reply {
+                content_type: "application/json",
+                ..Reply::json(204, Vec::new())
+            });
+        }
     }
 }
 
 /// `GET /tasks`: reads the window of positions the query names (bounded
-/// by the limit), then those tasks.
+/// by the limit, never below the retention floor), then those tasks.
 pub async fn list(query: &str) -> Result<Reply, Reply> {
     let query = ListQuery::parse(query).map_err(Problem::Invalid)?;
+    let settings = settings().await;
     let kv = Kv::open().await?;
-    let head = kv.counter(keys::POSITIONS).await?;
-    let positions: Vec<u64> = query.window(head).collect();
-    let tasks = kv.tasks_at(&positions).await?;
+    let (head, oldest) = futures_util::future::join(
+        kv.counter(keys::POSITIONS),
+        kv.number(keys::RETENTION_FLOOR),
+    )
+    .await;
+    let (head, oldest) = (head?, oldest?);
+    let positions: Vec<u64> = query.window(head).take_while(|&p| p >= oldest).collect();
+    let rows = kv.tasks_at(&positions).await?;
+    let at = now();
+    let tasks: Vec<Option<Task>> = rows
+        .into_iter()
+        .map(|(_, task)| {
+            task.filter(|t| t.expires_at(settings.retention_ms).is_none_or(|e| e > at))
+        })
+        .collect();
     let page = query.page(
         positions
             .iter()

@@ -24,6 +24,7 @@ wasmtime::component::bindgen!({
 });
 
 use spin::key_value::key_value as v3;
+use spin::variables::variables as vars;
 use wasi::keyvalue::{atomics, batch, store as wstore};
 
 /// An open `spin:key-value` store. Only `default` opens, so it holds
@@ -44,6 +45,8 @@ pub struct CasHandle {
 pub struct KvCtx {
     table: ResourceTable,
     kv: KvHandle,
+    /// The component's variables.
+    variables: std::sync::Arc<std::collections::HashMap<String, String>>,
     /// Handles the guest gave up to `swap`. Spin never removes them from
     /// its table, so their state (on Redis, an open connection) lives as
     /// long as the instance does.
@@ -51,10 +54,14 @@ pub struct KvCtx {
 }
 
 impl KvCtx {
-    pub fn new(kv: KvHandle) -> Self {
+    pub fn new(
+        kv: KvHandle,
+        variables: std::sync::Arc<std::collections::HashMap<String, String>>,
+    ) -> Self {
         KvCtx {
             table: ResourceTable::new(),
             kv,
+            variables,
             spent: Vec::new(),
         }
     }
@@ -184,6 +191,30 @@ impl<T> v3::HostStoreWithStore<T> for KvData {
             })?;
             Ok((stream, future))
         })
+    }
+}
+
+// ---- spin:variables@3.0.0 ----
+
+impl vars::Host for KvCtx {}
+
+impl<T> vars::HostWithStore<T> for KvData {
+    /// As Spin's variables factor: a name must be a valid key (lowercase
+    /// letters, digits and underscores, starting with a letter), and one the
+    /// component does not define is `undefined`.
+    async fn get(
+        accessor: &Accessor<T, Self>,
+        name: String,
+    ) -> wasmtime::Result<Result<String, vars::Error>> {
+        let valid = name.starts_with(|c: char| c.is_ascii_lowercase())
+            && name
+                .chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
+        if !valid {
+            return Ok(Err(vars::Error::InvalidName(name)));
+        }
+        let value = accessor.with(|mut access| access.get().variables.get(&name).cloned());
+        Ok(value.ok_or_else(|| vars::Error::Undefined(format!("no variable for {name:?}"))))
     }
 }
 

@@ -58,8 +58,12 @@ pub struct HostConfig {
     pub(crate) files: Vec<(PathBuf, String)>,
     /// Spin variables (name, value), as `SPIN_VARIABLE_<NAME>` sets them.
     pub(crate) variables: Vec<(String, String)>,
-    /// The project's `spin.toml`, for a run under the real Spin.
+    /// The project's `spin.toml`, for a run under the real Spin; the host
+    /// reads its variables and `allowed_outbound_hosts` too.
     pub(crate) spin_manifest: Option<PathBuf>,
+    /// Replaces the manifest's `allowed_outbound_hosts` (host only: to make
+    /// the runtime refuse what the component permits).
+    allowed_outbound_hosts: Option<Vec<String>>,
 }
 
 impl HostConfig {
@@ -76,7 +80,15 @@ impl HostConfig {
             files: Vec::new(),
             variables: Vec::new(),
             spin_manifest: None,
+            allowed_outbound_hosts: None,
         }
+    }
+
+    /// The component's `allowed_outbound_hosts` (Spin's patterns), instead
+    /// of what the manifest says.
+    pub fn allowed_outbound_hosts(mut self, hosts: &[&str]) -> Self {
+        self.allowed_outbound_hosts = Some(hosts.iter().map(|h| (*h).to_owned()).collect());
+        self
     }
 
     /// Sets Spin variable `name` (lowercase, as in spin.toml) to `value`.
@@ -97,6 +109,7 @@ impl HostConfig {
     /// Whether the config asks for nothing but what Spin itself does.
     pub(crate) fn has_default_flaws(&self) -> bool {
         self.flaws == Flaws::default()
+            && self.allowed_outbound_hosts.is_none()
             && (self.max_concurrent, self.max_reuse, self.idle_timeout)
                 == (MAX_CONCURRENT, MAX_REUSE, IDLE_TIMEOUT)
     }
@@ -154,6 +167,9 @@ pub struct Host {
 
 /// State that outlives any one instance.
 struct Shared {
+    /// The component's variables (spin:variables).
+    variables: Arc<std::collections::HashMap<String, String>>,
+    outbound: Outbound,
     kv: KvHandle,
     faults: Faults,
     /// Cancelled by `kill`: stops the server and every instance.
@@ -179,8 +195,35 @@ impl Host {
         // fails here with its name rather than on the first request.
         let pre = ServicePre::new(linker.instantiate_pre(&component)?)?;
 
+        let mut resolved = match &config.spin_manifest {
+            Some(path) => crate::manifest::resolve(path, &config.variables)?,
+            None => crate::manifest::Resolved {
+                variables: config.variables.iter().cloned().collect(),
+                allowed_outbound_hosts: Vec::new(),
+            },
+        };
+        if let Some(hosts) = &config.allowed_outbound_hosts {
+            resolved.allowed_outbound_hosts = hosts.clone();
+        }
+        let allowed = resolved
+            .allowed_outbound_hosts
+            .iter()
+            .map(|pattern| {
+                bgtasks_core::outbound::Destinations::parse(pattern)
+                    .map_err(|e| anyhow::anyhow!("allowed_outbound_hosts: {e}"))
+            })
+            .collect::<anyhow::Result<Vec<_>>>()?;
+
         let faults = Faults::default();
         let shared = Arc::new(Shared {
+            variables: Arc::new(resolved.variables),
+            outbound: Outbound {
+                allowed: Arc::new(allowed),
+                client: hyper_util::client::legacy::Client::builder(
+                    hyper_util::rt::TokioExecutor::new(),
+                )
+                .build_http(),
+            },
             kv: Arc::new(KvShared::new(
                 config.kv.clone(),
                 config.flaws.clone(),
@@ -324,7 +367,7 @@ pub(crate) struct Ctx {
     table: ResourceTable,
     wasi: WasiCtx,
     http: WasiHttpCtx,
-    hooks: NoOutbound,
+    hooks: Outbound,
     kv: KvCtx,
 }
 
@@ -347,14 +390,34 @@ impl WasiHttpView for Ctx {
     }
 }
 
-/// Outgoing HTTP is denied, as Spin denies it to a component without
-/// `allowed_outbound_hosts`; bgtasks makes no outgoing requests.
-struct NoOutbound;
+/// Outgoing HTTP as Spin's outbound HTTP factor sends it
+/// (spinframework/spin: crates/factor-outbound-http/src/wasi.rs): a URL not
+/// in `allowed_outbound_hosts` is refused with `HttpRequestDenied`, the
+/// `host` header is dropped (hyper sets it from the URI), and requests go
+/// through one pooled client. Plain `http` only: the host makes no TLS
+/// connections.
+#[derive(Clone)]
+struct Outbound {
+    allowed: Arc<Vec<bgtasks_core::outbound::Destinations>>,
+    client: hyper_util::client::legacy::Client<
+        hyper_util::client::legacy::connect::HttpConnector,
+        UnsyncBoxBody<Bytes, P3ErrorCode>,
+    >,
+}
 
-impl WasiHttpHooks for NoOutbound {
+impl Outbound {
+    fn allows(&self, uri: &http::Uri) -> bool {
+        let Ok(url) = bgtasks_core::outbound::TargetUrl::parse(&uri.to_string()) else {
+            return false;
+        };
+        self.allowed.iter().any(|d| d.allows(&url))
+    }
+}
+
+impl WasiHttpHooks for Outbound {
     fn send_request(
         &mut self,
-        _request: http::Request<UnsyncBoxBody<Bytes, P3ErrorCode>>,
+        mut request: http::Request<UnsyncBoxBody<Bytes, P3ErrorCode>>,
         _options: Option<p3::RequestOptions>,
         _fut: Box<dyn Future<Output = Result<(), P3ErrorCode>> + Send>,
     ) -> Box<
@@ -368,7 +431,35 @@ impl WasiHttpHooks for NoOutbound {
                 >,
             > + Send,
     > {
-        Box::new(async { Err(P3ErrorCode::HttpRequestDenied.into()) })
+        let allowed = self.allows(request.uri());
+        let client = self.client.clone();
+        Box::new(async move {
+            if !allowed {
+                return Err(P3ErrorCode::HttpRequestDenied.into());
+            }
+            if request.uri().scheme() != Some(&http::uri::Scheme::HTTP) {
+                return Err(P3ErrorCode::InternalError(Some(
+                    "the test host makes no TLS connections".into(),
+                ))
+                .into());
+            }
+            request.headers_mut().remove(http::header::HOST);
+            let response = client.request(request).await.map_err(|e| {
+                if e.is_connect() {
+                    P3ErrorCode::ConnectionRefused
+                } else {
+                    P3ErrorCode::InternalError(Some(e.to_string()))
+                }
+            })?;
+            let response = response.map(|body| {
+                body.map_err(|e| P3ErrorCode::InternalError(Some(e.to_string())))
+                    .boxed_unsync()
+            });
+            Ok((
+                response,
+                Box::new(async { Ok(()) }) as Box<dyn Future<Output = _> + Send>,
+            ))
+        })
     }
 }
 
@@ -406,8 +497,8 @@ impl HandlerState for Handler {
             table: ResourceTable::new(),
             wasi: self.wasi_ctx()?,
             http: WasiHttpCtx::new(),
-            hooks: NoOutbound,
-            kv: KvCtx::new(self.shared.kv.clone()),
+            hooks: self.shared.outbound.clone(),
+            kv: KvCtx::new(self.shared.kv.clone(), self.shared.variables.clone()),
         };
         let mut store = Store::new(engine(), ctx);
         let service = self.pre.instantiate_async(&mut store).await?;

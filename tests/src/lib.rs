@@ -31,7 +31,7 @@
 //! # Where it differs from Spin
 //!
 //! - Only the store label `default` opens (others: `access-denied`, as for
-//!   a label missing from `spin.toml`). Outgoing HTTP is denied.
+//!   a label missing from `spin.toml`). Outgoing HTTP is plain `http` only.
 //! - The Redis backend is a real `redis-server` driven with Spin's own
 //!   calls (see `kv`), so it differs from Spin only where Redis does.
 //! - A poisoned store traps the calling instance instead of panicking a
@@ -48,6 +48,7 @@ mod bindings;
 mod faults;
 mod host;
 mod kv;
+mod manifest;
 pub mod redis_server;
 pub mod server;
 pub mod spin;

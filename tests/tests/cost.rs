@@ -72,8 +72,8 @@ async fn requests_cost_a_bounded_number_of_store_calls() {
     .await;
     cost(
         host,
-        "a page: head counter, then a get per position and per record",
-        3,
+        "a page: head counter and retention floor, then a get per position and per record",
+        4,
         0,
         async {
             let page = get(addr, "/tasks?limit=10").await.json();

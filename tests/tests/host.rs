@@ -131,10 +131,10 @@ fn sqlite_value(path: &PathBuf, key: &str) -> Option<Vec<u8>> {
 async fn a_component_importing_what_the_host_lacks_is_refused_at_start() {
     let wasm = bgtasks_tests::build_component_with_features("bgtasks-probe", &["unlinked-import"]);
     let error = match Host::start(HostConfig::new(wasm)).await {
-        Ok(_) => panic!("the host started without spin:variables"),
+        Ok(_) => panic!("the host started without spin:sqlite"),
         Err(e) => format!("{e:#}"),
     };
-    assert!(error.contains("spin:variables/variables"), "{error}");
+    assert!(error.contains("spin:sqlite"), "{error}");
 }
 
 // ---- instances ----

@@ -238,7 +238,6 @@ impl Session {
         let tasks: Vec<TimelineTask<'_>> = self
             .engine
             .tasks()
-            .iter()
             .map(|task| TimelineTask {
                 id: task.id,
                 kind: task.kind(),

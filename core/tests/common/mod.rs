@@ -3,7 +3,9 @@
 
 #![allow(dead_code)]
 
-use bgtasks_core::{Engine, Millis, Output, Sink, Submitted, TaskId, TaskKind};
+use bgtasks_core::outbound::{Destinations, OutboundRequest};
+use bgtasks_core::{Engine, Millis, Output, Sink, Submitted, TaskId, TaskKind, render};
+use serde_json::Value;
 
 pub const START: Millis = Millis(1_782_465_302_123);
 
@@ -12,6 +14,10 @@ pub struct Outputs {
     pub files: Vec<(String, Vec<u8>)>,
     pub notifications: Vec<(TaskId, String)>,
     pub reports: Vec<TaskId>,
+    /// Every request an `http` task sent, in order.
+    pub requests: Vec<(TaskId, OutboundRequest)>,
+    /// Every callback delivery sent, in order.
+    pub callbacks: Vec<(TaskId, OutboundRequest)>,
 }
 
 impl Sink for Outputs {
@@ -24,6 +30,8 @@ impl Sink for Outputs {
             }
             Output::Notification { task, to, .. } => self.notifications.push((task, to.into())),
             Output::Report { task, .. } => self.reports.push(task),
+            Output::Request { task, request } => self.requests.push((task, request.clone())),
+            Output::Callback { task, request } => self.callbacks.push((task, request.clone())),
             _ => {}
         }
     }
@@ -58,8 +66,8 @@ impl Sim {
     ) -> Result<Submitted, bgtasks_core::Problem> {
         self.next_id = self.next_id.wrapping_add(1);
         let mut bytes = [self.next_id; 16];
-        bytes[0] = self.engine.tasks().len() as u8;
-        bytes[1] = (self.engine.tasks().len() >> 8) as u8;
+        bytes[0] = self.engine.len() as u8;
+        bytes[1] = (self.engine.len() >> 8) as u8;
         self.engine.submit(
             self.now,
             kind,
@@ -67,6 +75,21 @@ impl Sim {
             key.map(str::as_bytes),
             bytes,
         )
+    }
+
+    /// A simulation whose virtual destination accepts `pattern` (Spin's
+    /// `allowed_outbound_hosts` syntax).
+    pub fn with_destinations(pattern: &str) -> Sim {
+        let mut sim = Sim::new();
+        sim.engine
+            .set_destinations(Destinations::parse(pattern).expect("valid pattern"));
+        sim
+    }
+
+    /// The task's `GET /status` body.
+    pub fn status_json(&self, id: TaskId) -> Value {
+        let task = self.engine.task(id).expect("task held");
+        serde_json::from_slice(&render::task(task)).expect("JSON body")
     }
 
     /// Moves the clock forward by `ms`, running everything due on the way.

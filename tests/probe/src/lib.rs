@@ -25,9 +25,12 @@
 //! | `POST /kv/incr?key=K&delta=D` | wasi:keyvalue atomics increment, answers the new value |
 //! | `POST /kv/cas?key=K&ms=N` | CAS: current, sleep N ms, swap in the body; answers `ok` or `cas-failed` |
 //!
+//! | `GET /variable?name=N` | spin:variables get: the value, or 404 with the error |
+//! | `GET /fetch?url=U` | outbound GET of `U`: `<status> <body>`, or 502 with the error code |
+//!
 //! A key-value error answers 500 with the error's debug text. With feature
-//! `unlinked-import`, `GET /variable` reads a Spin variable: an import the
-//! test host does not provide, to check that it refuses such a component.
+//! `unlinked-import`, `GET /sqlite` opens Spin's SQLite database: an import
+//! the test host does not provide, to check that it refuses such a component.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
@@ -276,11 +279,37 @@ async fn handle(req: Request) -> impl IntoResponse {
                 Err(atomics::CasError::StoreError(e)) => fail(e),
             }
         }
-        #[cfg(feature = "unlinked-import")]
-        "/variable" => match spin_sdk::variables::get("x").await {
+        "/variable" => match spin_sdk::variables::get(query(&req, "name").unwrap_or("")).await {
             Ok(v) => text(StatusCode::OK, v),
+            Err(e) => text(StatusCode::NOT_FOUND, format!("{e:?}")),
+        },
+        "/fetch" => fetch(query(&req, "url").unwrap_or("")).await,
+        #[cfg(feature = "unlinked-import")]
+        "/sqlite" => match spin_sdk::sqlite::Connection::open_default().await {
+            Ok(_) => text(StatusCode::OK, "opened"),
             Err(e) => fail(e),
         },
         _ => text(StatusCode::NOT_FOUND, format!("no route {path}")),
+    }
+}
+
+/// An outbound GET, answered as `<status> <body>`.
+async fn fetch(url: &str) -> Response<String> {
+    let request = match http::Request::get(url).body(http_body_util::Empty::<bytes::Bytes>::new()) {
+        Ok(r) => r,
+        Err(e) => return fail(e),
+    };
+    match spin_sdk::http::send(request).await {
+        Ok(response) => {
+            let status = response.status().as_u16();
+            match response.into_body().collect().await {
+                Ok(body) => text(
+                    StatusCode::OK,
+                    format!("{status} {}", String::from_utf8_lossy(&body.to_bytes())),
+                ),
+                Err(e) => text(StatusCode::BAD_GATEWAY, format!("{e:?}")),
+            }
+        }
+        Err(code) => text(StatusCode::BAD_GATEWAY, format!("{code:?}")),
     }
 }
