@@ -397,12 +397,14 @@ async fn sweep() -> Result<(), StoreError> {
     let kv = Kv::open().await?;
     let settings = settings().await;
     let floor = sweep_positions(&kv).await?;
-    sweep_index(&kv, &settings).await?;
-    sweep_retention(&kv, &settings, floor).await?;
-    if index_busy(&kv).await? {
-        keep_index_timer(&kv).await?;
+    // A store whose time index was never used skips it for one read.
+    if kv.counter(keys::WAKE_TOTAL).await? > 0 {
+        sweep_index(&kv, &settings).await?;
+        if index_busy(&kv).await? {
+            keep_index_timer(&kv).await?;
+        }
     }
-    Ok(())
+    sweep_retention(&kv, &settings, floor).await
 }
 
 /// Whether the time index holds anything from today on, or lags behind:

@@ -13,6 +13,7 @@
 //! | `outputs/<id>.json` | a file task's file | the attempt that wrote it (in the submit's `set_many` when it ran at once) |
 //! | `wake/<b>/<n>` | the id of the n-th task with something due in 10-second bucket `b` | `set_many` at submit, `set` after |
 //! | `counter/wake/<b>` | entries in bucket `b` | `increment` only |
+//! | `counter/wake-total` | entries ever written to the time index (0: sweeps skip it) | `increment` only |
 //! | `counter/wake-hour/<h>`, `counter/wake-day/<d>` | entries in the buckets of hour `h`, of day `d` (let a sweep skip empty hours, and tell whether anything lies ahead) | `increment` only |
 //! | `sweep/floor` | below this position every task has ended or is indexed | `set` by the recovery sweep |
 //! | `sweep/wake` | `<b>:<n>`: the time index is handled up to entry n of bucket b | `set` by the recovery sweep |
@@ -77,6 +78,9 @@ pub mod keys {
     pub fn wake_day(day: u64) -> String {
         format!("counter/wake-day/{day}")
     }
+
+    /// Entries ever written to the time index: 0 lets sweeps skip it.
+    pub const WAKE_TOTAL: &str = "counter/wake-total";
 
     pub const SWEEP_FLOOR: &str = "sweep/floor";
     pub const WAKE_FLOOR: &str = "sweep/wake";
