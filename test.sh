@@ -40,7 +40,8 @@ cargo test --workspace
 
 # The service's black-box tests (HTTP only): the same files run again on
 # every other store and runtime below.
-blackbox=(--test api --test durability --test races --test hostile --test scaleout)
+blackbox=(--test api --test durability --test races --test hostile --test scaleout
+  --test http_tasks --test callbacks --test control)
 
 step "The service's black-box tests again, every store on Redis (test host)"
 BGTASKS_STORE=redis cargo test -p bgtasks-tests "${blackbox[@]}"

@@ -187,7 +187,12 @@ pub async fn wake_entries(
         .await?;
     kv.increment(&keys::wake_day(bucket / WAKE_BUCKETS_PER_DAY), n)
         .await?;
-    kv.increment(keys::WAKE_TOTAL, n).await?;
+    if kv.increment(keys::WAKE_TOTAL, n).await? == n {
+        // The first entries ever: the index's walk starts at their bucket
+        // (a racer doing the same writes a floor just as early).
+        kv.replace(keys::WAKE_FLOOR, None, format!("{bucket}:0").as_bytes())
+            .await?;
+    }
     let first = (last - n + 1).max(1) as u64;
     Ok(ids
         .iter()

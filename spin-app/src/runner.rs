@@ -14,7 +14,9 @@
 //!   after the floor passed it) are indexed by that time, so the floor may
 //!   pass them; due ones are claimed, soon-due ones get a timer here;
 //! - **retention**, from `sweep/retention` up to the floor: expired tasks
-//!   are deleted, a batch per commit.
+//!   are deleted, a batch per commit; a task not yet expired holds this
+//!   floor back (tasks end in about the order they were submitted; one
+//!   scheduled far ahead keeps at most its wait's worth of tasks longer).
 //!
 //! Scheduled starts on this instance share one timer (the wake list), so a
 //! thousand tasks due in the same second hold one sleep, not a thousand.
@@ -109,17 +111,21 @@ pub async fn claim_if_due(kv: &Kv, task: Task) -> Result<(Task, Option<Work>), S
 }
 
 /// What follows every stored transition: waiting readers on this instance
-/// hear of it, and an indexed task's next step (or its expiry) goes into
-/// the time index. An index entry that fails to be written is made good by
-/// the floor, which does not pass a task with a due step it cannot see.
+/// hear of it, and an indexed task's next wait (a scheduled or retry start,
+/// a callback delivery) goes into the time index. Leases are not indexed: a
+/// running task holds the recovery floor back until it ends, so the
+/// position walk finds it if its worker vanished.
 pub async fn after_store(kv: &Kv, task: &Task) {
     changed(task.id);
-    if !task.indexed {
+    if !task.indexed || matches!(task.phase, bgtasks_core::Phase::Running { .. }) {
         return;
     }
-    let retention = settings().await.retention_ms;
-    let next = task.due_at().or_else(|| task.expires_at(retention));
-    if let Some(at) = next {
+    let leased = task
+        .callback
+        .as_ref()
+        .and_then(|c| c.delivery.as_ref())
+        .is_some_and(|d| d.lease.is_some());
+    if let Some(at) = task.due_at().filter(|_| !leased) {
         let _ = index_wake(kv, task.id, at).await;
     }
 }
@@ -525,9 +531,11 @@ async fn sweep_positions(kv: &Kv) -> Result<u64, StoreError> {
         // A position with no task is a submit that never completed (or a
         // deleted task). A task whose next step is far ahead is indexed by
         // that time: the floor may pass it.
-        let passable = task
-            .as_ref()
-            .is_none_or(|t| t.due_at().is_none_or(|due| t.indexed && due > at));
+        let passable = task.as_ref().is_none_or(|t| {
+            let running = matches!(t.phase, bgtasks_core::Phase::Running { .. });
+            t.due_at()
+                .is_none_or(|due| t.indexed && !running && due > at)
+        });
         if passable && position == new_floor {
             new_floor += 1;
         }
@@ -549,12 +557,14 @@ async fn sweep_positions(kv: &Kv) -> Result<u64, StoreError> {
 /// expired, and moves the index's floor over buckets fully in the past.
 async fn sweep_index(kv: &Kv, settings: &Settings) -> Result<(), StoreError> {
     let at = now();
-    let (mut bucket, mut offset) = match kv.get(keys::WAKE_FLOOR).await? {
-        Some(raw) => parse_wake_floor(&raw).unwrap_or((wake_bucket(at), 0)),
-        // A store that never swept: the floor starts an hour back (older
-        // due tasks are claimed by the position walk, which never passes a
-        // due one).
-        None => (wake_bucket(at).saturating_sub(WAKE_BUCKETS_PER_HOUR), 0),
+    // The first index entry ever written set the floor (see
+    // `commit::wake_entries`); without one there is nothing to walk.
+    let Some((mut bucket, mut offset)) = kv
+        .get(keys::WAKE_FLOOR)
+        .await?
+        .and_then(|raw| parse_wake_floor(&raw))
+    else {
+        return Ok(());
     };
     let start = (bucket, offset);
     let last = wake_bucket(at.plus(LOOKAHEAD_MS));
@@ -562,12 +572,13 @@ async fn sweep_index(kv: &Kv, settings: &Settings) -> Result<(), StoreError> {
     let mut buckets_left = WAKE_BUCKET_BUDGET;
     while bucket <= last && entries_left > 0 && buckets_left > 0 {
         buckets_left -= 1;
-        // Whole empty hours are skipped with one read.
-        if offset == 0 && bucket % WAKE_BUCKETS_PER_HOUR == 0 {
+        // The rest of an empty hour is skipped with one read (up to now:
+        // entries may still be written for the buckets ahead).
+        if offset == 0 {
             let hour = bucket / WAKE_BUCKETS_PER_HOUR;
-            let hour_end = (hour + 1) * WAKE_BUCKETS_PER_HOUR;
-            if hour_end <= wake_bucket(at) && kv.counter(&keys::wake_hour(hour)).await? == 0 {
-                bucket = hour_end;
+            let skip_to = ((hour + 1) * WAKE_BUCKETS_PER_HOUR).min(wake_bucket(at));
+            if skip_to > bucket && kv.counter(&keys::wake_hour(hour)).await? == 0 {
+                bucket = skip_to;
                 continue;
             }
         }
@@ -675,8 +686,6 @@ async fn sweep_retention(kv: &Kv, settings: &Settings, limit: u64) -> Result<(),
                 }
                 true
             }
-            // Its expiry is in the time index.
-            Some(task) if task.indexed => true,
             Some(task) => {
                 let expired = task
                     .expires_at(settings.retention_ms)

@@ -49,6 +49,7 @@ mod faults;
 mod host;
 mod kv;
 mod manifest;
+pub mod receiver;
 pub mod redis_server;
 pub mod server;
 pub mod spin;

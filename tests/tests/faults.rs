@@ -60,3 +60,30 @@ async fn store_faults_answer_503_and_lose_no_acknowledged_task() {
         acknowledged.len()
     );
 }
+
+/// The runtime enforces its own `allowed_outbound_hosts` (here narrower than
+/// what the service permits at submit, which only the host can arrange):
+/// the attempt fails at once, naming the refusal.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_destination_the_runtime_refuses_fails_the_task_at_once() {
+    let receiver = bgtasks_tests::receiver::Receiver::start(vec![])
+        .await
+        .unwrap();
+    let config = config(Kv::Memory)
+        .variable("http_destinations", "http://127.0.0.1:*")
+        .allowed_outbound_hosts(&["https://*.example.com"]);
+    let server = bgtasks_tests::Server::start(bgtasks_tests::Runtime::Host, config)
+        .await
+        .unwrap();
+    let id = submit(
+        server.addr(),
+        "/http/",
+        &json!({"url": receiver.url("/"), "retry_policy": {"max_attempts": 3}}),
+    )
+    .await;
+    let task = poll_until(server.addr(), &id, Duration::from_secs(5), finished).await;
+    assert_eq!(task["status"], "failed", "{task}");
+    assert_eq!(task["error"], "destination not allowed");
+    assert_eq!(task["attempts"], 1, "not retried");
+    assert!(receiver.requests().is_empty());
+}

@@ -94,6 +94,19 @@ pub async fn service_on(kv: Kv) -> Service {
     service_with(config(kv)).await
 }
 
+/// A server of the service on a fresh store with Spin variables set (as
+/// `SPIN_VARIABLE_<NAME>` sets them).
+pub async fn service_vars(vars: &[(&str, &str)]) -> Service {
+    let mut config = config(fresh_store());
+    for (name, value) in vars {
+        config = config.variable(name, value);
+    }
+    service_with(config).await
+}
+
+/// The variable that lets the service call the tests' receivers.
+pub const LOOPBACK: (&str, &str) = ("http_destinations", "http://127.0.0.1:*");
+
 /// A server of the service for `config`, on the environment's runtime.
 pub async fn service_with(config: HostConfig) -> Service {
     let kv = config.store().clone();
@@ -232,6 +245,41 @@ pub async fn submit(addr: SocketAddr, path: &str, body: &Value) -> String {
     let resp = post(addr, path, body).await;
     assert_eq!(resp.status, 202, "{:?}", resp.body);
     resp.json()["task_id"].as_str().unwrap().to_owned()
+}
+
+/// `POST /cancel-task/{id}`.
+pub async fn cancel(addr: SocketAddr, id: &str) -> Resp {
+    request(
+        addr,
+        "POST",
+        &format!("/cancel-task/{id}"),
+        &[],
+        Bytes::new(),
+    )
+    .await
+}
+
+/// `DELETE /tasks/{id}`.
+pub async fn delete(addr: SocketAddr, id: &str) -> Resp {
+    request(addr, "DELETE", &format!("/tasks/{id}"), &[], Bytes::new()).await
+}
+
+/// Checks a Standard Webhooks signature with this test's own HMAC:
+/// `v1,<base64 of HMAC-SHA256(key, "<id>.<timestamp>.<body>")>`.
+pub fn signature_valid(secret: &str, id: &str, timestamp: &str, body: &[u8], header: &str) -> bool {
+    use base64::Engine as _;
+    use hmac::Mac as _;
+    let key = base64::engine::general_purpose::STANDARD
+        .decode(secret.trim_start_matches("whsec_"))
+        .expect("a whsec_ secret");
+    let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(&key).unwrap();
+    mac.update(format!("{id}.{timestamp}.").as_bytes());
+    mac.update(body);
+    let expected = format!(
+        "v1,{}",
+        base64::engine::general_purpose::STANDARD.encode(mac.finalize().into_bytes())
+    );
+    header.split(' ').any(|s| s == expected)
 }
 
 /// `POST /retry-task/{id}`.
