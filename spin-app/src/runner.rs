@@ -679,13 +679,12 @@ async fn sweep_retention(kv: &Kv, settings: &Settings, limit: u64) -> Result<(),
     let mut new_floor = floor;
     for (&position, (id, task)) in positions.iter().zip(&rows) {
         let gone = match task {
-            // A delete cut short left its tombstone: finish it.
-            None => {
-                if let Some(id) = id {
-                    kv.clear_remains(position, *id).await?;
-                }
-                true
-            }
+            // A delete cut short left its tombstone: finish it (one under
+            // way holds the floor back).
+            None => match id {
+                Some(id) => kv.clear_remains(position, *id, at).await?,
+                None => true,
+            },
             Some(task) => {
                 let expired = task
                     .expires_at(settings.retention_ms)

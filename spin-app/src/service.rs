@@ -309,7 +309,7 @@ pub async fn delete(id: Option<TaskId>) -> Result<Reply, Reply> {
         if task.status() == Status::Pending {
             return Err(Problem::StillPending.into());
         }
-        if kv.delete_task(&task).await? == Swap::Won {
+        if kv.delete_task(&task, now()).await? == Swap::Won {
             return Ok(Reply {
                 content_type: "application/json",
                 ..Reply::json(204, Vec::new())

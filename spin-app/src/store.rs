@@ -129,7 +129,15 @@ struct Tombstone {
     deleted: TaskId,
     #[serde(default)]
     idempotency: Option<String>,
+    /// When the delete began: a sweep finishes only deletes older than
+    /// [`STRANDED_MS`], not one still under way.
+    #[serde(default)]
+    at: Millis,
 }
+
+/// How old a tombstone must be before a sweep takes it for a delete that
+/// was cut short.
+pub const STRANDED_MS: u64 = 60_000;
 
 /// The default store, through both of Spin's interfaces: `spin:key-value`
 /// (async, for single reads and writes; an instance's other requests go on
@@ -359,20 +367,29 @@ impl Kv {
     }
 
     /// Stores the transition from `before` to `after` (compare-and-swap).
+    /// The value written is stamped with a random number: two writers
+    /// making the same transition at the same millisecond (two cancels)
+    /// would write equal records, and on Redis, where every swap reports a
+    /// failure, each would read its own value back and think it won.
     pub async fn store(&self, before: &Task, after: &Task) -> Result<Swap, StoreError> {
-        self.swap(before, &encode(after)).await
+        self.swap(before, &stamped(encode(after))).await
     }
 
     /// Deletes `task` and every key it has: first its record becomes a
     /// tombstone (compare-and-swap, so that a racing retry or cancel wins or
     /// loses cleanly), then all its keys go in one commit.
-    pub async fn delete_task(&self, task: &Task) -> Result<Swap, StoreError> {
+    pub async fn delete_task(&self, task: &Task, now: Millis) -> Result<Swap, StoreError> {
         let tombstone = Tombstone {
             deleted: task.id,
             idempotency: task.idempotency.clone(),
+            at: now,
         };
-        let value = serde_json::to_vec(&tombstone).unwrap_or_default();
+        let value = stamped(serde_json::to_vec(&tombstone).unwrap_or_default());
         if self.swap(task, &value).await? == Swap::Lost {
+            // A record already gone was deleted by a racer: so it is.
+            if self.get(&keys::task(task.id)).await?.is_none() {
+                return Ok(Swap::Won);
+            }
             return Ok(Swap::Lost);
         }
         self.delete_many(&task_keys(
@@ -396,15 +413,29 @@ impl Kv {
         self.delete_many(&keys)
     }
 
-    /// Finishes a delete whose tombstone was left behind (or cleans a
-    /// position whose task is gone): every key it names.
-    pub async fn clear_remains(&self, position: u64, id: TaskId) -> Result<(), StoreError> {
-        let idempotency = self
-            .get(&keys::task(id))
-            .await?
-            .and_then(|raw| serde_json::from_slice::<Tombstone>(&raw).ok())
-            .and_then(|t| t.idempotency);
-        self.delete_many(&task_keys(id, position, idempotency.as_deref()))
+    /// Finishes a delete whose tombstone was left behind more than
+    /// [`STRANDED_MS`] ago (or cleans a position whose task is gone): every
+    /// key it names. Returns whether it did (a fresh tombstone is a delete
+    /// under way, left alone).
+    pub async fn clear_remains(
+        &self,
+        position: u64,
+        id: TaskId,
+        now: Millis,
+    ) -> Result<bool, StoreError> {
+        let record = self.get(&keys::task(id)).await?;
+        let tombstone = record
+            .as_deref()
+            .and_then(|raw| serde_json::from_slice::<Tombstone>(raw).ok());
+        if tombstone
+            .as_ref()
+            .is_some_and(|t| now.since(t.at) < STRANDED_MS)
+        {
+            return Ok(false);
+        }
+        let idempotency = tombstone.and_then(|t| t.idempotency);
+        self.delete_many(&task_keys(id, position, idempotency.as_deref()))?;
+        Ok(true)
     }
 }
 
@@ -435,6 +466,21 @@ fn parse_counter(raw: &[u8]) -> Option<u64> {
 
 pub fn encode(task: &Task) -> Vec<u8> {
     serde_json::to_vec(task).unwrap_or_default()
+}
+
+/// A JSON object with a `"stamp"` field of random value first (readers
+/// ignore it).
+fn stamped(json: Vec<u8>) -> Vec<u8> {
+    let Some(rest) = json.strip_prefix(b"{") else {
+        return json;
+    };
+    let stamp = spin_sdk::wasip3::random::random::get_random_u64();
+    let mut out = format!("{{\"stamp\":{stamp}").into_bytes();
+    if rest != b"}" {
+        out.push(b',');
+    }
+    out.extend_from_slice(rest);
+    out
 }
 
 /// A stored record; an unreadable one (or a tombstone) counts as absent
