@@ -227,6 +227,7 @@ impl Engine {
             self.timers.push(Reverse((due, position)));
         }
         self.arm_expiry(position);
+        self.drop_stale_timers();
         Ok(())
     }
 
@@ -239,6 +240,7 @@ impl Engine {
             return Err(Problem::StillPending);
         }
         self.remove(position);
+        self.drop_stale_timers();
         Ok(())
     }
 
@@ -253,6 +255,41 @@ impl Engine {
             self.timers.pop();
             self.step(position, at, sink);
         }
+        self.drop_stale_timers();
+    }
+
+    /// Pops the timers at the head that no longer match their task (it
+    /// moved on, was cancelled or deleted), so that
+    /// [`poll_timeout`](Engine::poll_timeout) names a time when something
+    /// happens.
+    fn drop_stale_timers(&mut self) {
+        while let Some(&Reverse((at, position))) = self.timers.peek() {
+            if self.acts_at(position, at) {
+                return;
+            }
+            self.timers.pop();
+        }
+    }
+
+    /// Whether task `position` has something to do at `at`.
+    fn acts_at(&self, position: u64, at: Millis) -> bool {
+        let Some(task) = self.get(position) else {
+            return false;
+        };
+        let simulated = !matches!(task.spec, TaskSpec::Http(_));
+        let flight = self
+            .in_flight
+            .get(&position)
+            .is_some_and(|f| f.iter().any(|f| f.ends_at == at));
+        let phase = match task.phase {
+            Phase::Queued { due } | Phase::Backoff { due } => due == at,
+            Phase::Running { finishes_at, .. } => simulated && finishes_at == at,
+            _ => task.callback.as_ref().and_then(|c| c.due_at()) == Some(at),
+        };
+        flight
+            || phase
+            || (simulated && task.orphan.is_some_and(|o| o.finishes_at == at))
+            || task.expires_at(self.retention_ms) == Some(at)
     }
 
     /// When [`handle_timeout`](Engine::handle_timeout) next has work; `None`
@@ -359,7 +396,9 @@ impl Engine {
             return;
         };
         if task.expires_at(retention) == Some(at) {
+            let id = task.id;
             self.remove(position);
+            sink.emit(Output::Expired { task: id });
             return;
         }
         let simulated = !matches!(task.spec, TaskSpec::Http(_));
@@ -388,7 +427,12 @@ impl Engine {
         };
         // Due now counts: a zero backoff is due at once, in this same call.
         if let Some(next) = task.due_at().filter(|&d| d >= at) {
-            let lease_only = matches!(task.phase, Phase::Running { .. });
+            let delivering = task
+                .callback
+                .as_ref()
+                .and_then(|c| c.delivery.as_ref())
+                .is_some_and(|d| d.lease.is_some());
+            let lease_only = matches!(task.phase, Phase::Running { .. }) || delivering;
             // A running task's own timer is its finish or its flight's end;
             // its lease expiry never fires in a single-worker engine.
             if !lease_only {

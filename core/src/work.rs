@@ -37,6 +37,8 @@ pub enum Output<'a> {
         task: TaskId,
         request: &'a crate::outbound::OutboundRequest,
     },
+    /// A finished task's retention ran out: it and its outputs are gone.
+    Expired { task: TaskId },
 }
 
 /// Where the outputs of an attempt go. Shells implement it: the Spin

@@ -601,3 +601,24 @@ fn delete_refuses_a_pending_task() {
     sim.engine.cancel(sim.now, queued).unwrap();
     sim.engine.delete(queued).unwrap();
 }
+
+#[test]
+fn once_everything_is_done_no_wake_up_is_left() {
+    // Given a delivered callback, a cancelled scheduled task and a deleted
+    // task, the engine names no further time to be woken at.
+    let mut sim = sim();
+    let delivered = http_task(&mut sim, json!({"callback_url": CALLBACK}));
+    let scheduled = sim.submit(
+        TaskKind::Notification,
+        r#"{"email": "a@b.co", "message": "m", "run_in_ms": 60000}"#,
+    );
+    let deleted = sim.submit(
+        TaskKind::Notification,
+        r#"{"email": "a@b.co", "message": "m", "simulate": {"delay_ms": 1}}"#,
+    );
+    sim.engine.cancel(sim.now, scheduled).unwrap();
+    sim.drive(50);
+    sim.engine.delete(deleted).unwrap();
+    assert_eq!(sim.status_json(delivered)["callback"]["state"], "delivered");
+    assert_eq!(sim.engine.poll_timeout(), None);
+}

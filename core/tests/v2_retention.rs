@@ -220,3 +220,13 @@ fn under_steady_load_the_engine_holds_about_one_retention_period_of_tasks() {
     assert_eq!(engine.len(), 0, "peak was {peak}");
     assert_eq!(engine.poll_timeout(), None);
 }
+
+#[test]
+fn an_expired_task_is_announced_to_the_sink() {
+    let mut sim = Sim::new();
+    sim.engine.set_retention(SECOND_MS);
+    let id = notification(&mut sim, "");
+    sim.drive(100);
+    assert_eq!(sim.outputs.expired, vec![id]);
+    assert!(sim.engine.task(id).is_none());
+}

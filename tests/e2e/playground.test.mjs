@@ -1,109 +1,13 @@
-// The playground page in headless Chromium: what a person sees and does.
+// The playground page in headless Chromium: what a person sees and does,
+// on the virtual clock (the v1 features, the session and the phone).
 //
-// Every scenario fails on any console error or uncaught page error. The
-// Live scenario needs BGTASKS_LIVE_URL (the service's base URL) and fails
-// without it: it is never skipped.
-import { after, before, test } from "node:test";
+// Every scenario fails on any console error or uncaught page error.
+import { test } from "node:test";
 import assert from "node:assert/strict";
-import { mkdir, copyFile, writeFile } from "node:fs/promises";
-import { fileURLToPath } from "node:url";
-import { chromium } from "playwright-core";
-import { startServer } from "./server.mjs";
+import { copyFile, writeFile } from "node:fs/promises";
+import { useBrowser, ARTIFACTS, DESKTOP, PHONE, HOOK, withPage, shot, fillForm, script, submitTask, statusOf, cellOf, stepUntil, observable } from "./helpers.mjs";
 
-const DIST = fileURLToPath(new URL("../../web-demo/dist/", import.meta.url));
-const ARTIFACTS = fileURLToPath(new URL("../artifacts/", import.meta.url));
-const DESKTOP = { width: 1280, height: 900 };
-const PHONE = { width: 390, height: 844 };
-const LIVE_URL = process.env.BGTASKS_LIVE_URL;
-
-let server;
-let browser;
-
-before(async () => {
-  await mkdir(ARTIFACTS, { recursive: true });
-  server = await startServer({ dist: DIST, liveUrl: LIVE_URL });
-  browser = await chromium.launch({
-    executablePath: "/usr/bin/chromium",
-    args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--no-first-run"],
-  });
-});
-
-after(async () => {
-  await browser?.close();
-  await server?.close();
-});
-
-/// Opens the page at `viewport`, runs `scenario`, then fails if the page
-/// logged any console error or threw.
-async function withPage(viewport, scenario, base = server.url) {
-  const context = await browser.newContext({ viewport, acceptDownloads: true });
-  const page = await context.newPage();
-  const problems = [];
-  page.on("console", (msg) => {
-    if (msg.type() === "error") problems.push(`console error: ${msg.text()} (${msg.location().url})`);
-  });
-  page.on("pageerror", (err) => problems.push(`page error: ${err.message}`));
-  try {
-    await open(page, base);
-    await scenario(page);
-  } finally {
-    await context.close();
-  }
-  assert.deepEqual(problems, [], "the page logged errors");
-}
-
-async function open(page, base) {
-  await page.goto(`${base}/`);
-  await page.waitForSelector("body[data-ready=true]");
-}
-
-async function shot(page, name) {
-  await page.screenshot({ path: `${ARTIFACTS}${name}.png`, fullPage: true });
-}
-
-const FIELDS = {
-  email: "#f-email",
-  message: "#f-message",
-  name: "#f-name",
-  details: "#f-details",
-  content: "#f-content",
-  delay_ms: "#f-delay_ms",
-  fail_attempts: "#f-fail_attempts",
-  max_attempts: "#f-max_attempts",
-  backoff_ms: "#f-backoff_ms",
-  key: "#f-key",
-};
-
-async function fillForm(page, kind, fields) {
-  await page.check(`input[name=kind][value=${kind}]`);
-  for (const [name, value] of Object.entries(fields)) await page.fill(FIELDS[name], value);
-}
-
-/// Submits through the form and returns the new task's id.
-async function submitTask(page, kind, fields = {}) {
-  await fillForm(page, kind, fields);
-  await page.click("#submit-btn");
-  await page.waitForFunction(() => /^202 /.test(document.getElementById("submit-result").textContent));
-  const text = await page.textContent("#submit-result");
-  const id = text.match(/task ([0-9a-f-]{36})/)[1];
-  await page.waitForSelector(`tr[data-id="${id}"]`);
-  return id;
-}
-
-const statusOf = (page, id) => page.textContent(`tr[data-id="${id}"] [data-col=status] .badge`);
-const cellOf = (page, id, col) => page.textContent(`tr[data-id="${id}"] [data-col=${col}]`);
-
-/// Presses "Step to next event" until the task has `status`.
-async function stepUntil(page, id, status) {
-  for (let i = 0; i < 20; i++) {
-    if ((await statusOf(page, id)) === status) return;
-    await page.click("#step");
-  }
-  assert.equal(await statusOf(page, id), status, `task ${id} never reached ${status}`);
-}
-
-const tableRows = (page) =>
-  page.$$eval("#task-rows tr", (rows) => rows.map((row) => [...row.children].map((cell) => cell.textContent.trim())));
+useBrowser();
 
 test("the page loads, labelled and error-free, with an empty table", async () => {
   await withPage(DESKTOP, async (page) => {
@@ -234,31 +138,33 @@ test("an exported session imports to the identical table, files and clock", asyn
     await page.click(`tr[data-id="${bad}"] button.retry`);
     await page.click("#step"); // the retried attempt succeeds
     await page.fill("#f-fail_attempts", "");
+    // The v2 inputs replay too: a script, a secret, an HTTP task with a
+    // callback, a scheduled task cancelled and a finished one deleted.
+    await script(page, HOOK, '[{"status": 503, "retry_after": 1}]');
+    await page.fill("#s-secret", "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw");
+    await page.click("#settings-btn");
+    const http = await submitTask(page, "http", { key: "", callback_url: "https://hooks.example.com/done" });
+    await stepUntil(page, http, "success");
+    const gone = await submitTask(page, "report", { callback_url: "", run_in_ms: "60000" });
+    await page.click(`tr[data-id="${gone}"] button.cancel`);
+    await page.click(`tr[data-id="${gone}"] button.remove`);
+    await page.waitForSelector(`tr[data-id="${gone}"]`, { state: "detached" });
+    await page.fill("#f-run_in_ms", "");
     // Exported mid-run: the import must land inside this attempt too.
     await submitTask(page, "report", { max_attempts: "2", key: "" });
 
     const [download] = await Promise.all([page.waitForEvent("download"), page.click("#export")]);
     exported = `${ARTIFACTS}session.json`;
     await copyFile(await download.path(), exported);
-    before = {
-      rows: await tableRows(page),
-      files: await page.$$eval("#files details", (ds) => ds.map((d) => [d.dataset.path, d.querySelector("pre").textContent])),
-      now: await page.textContent("#now"),
-      next: await page.textContent("#next"),
-    };
-    assert.equal(before.rows.length, 3);
+    before = await observable(page);
+    assert.equal(before.rows.length, 4);
+    assert.equal(before.requests.length, 3, "two attempts and a callback");
   });
   await withPage(DESKTOP, async (page) => {
     assert.equal(await page.isVisible("#empty"), true, "a fresh page starts empty");
     await page.setInputFiles("#import", exported);
     await page.waitForFunction(() => /^Imported /.test(document.getElementById("session-note").textContent));
-    const after = {
-      rows: await tableRows(page),
-      files: await page.$$eval("#files details", (ds) => ds.map((d) => [d.dataset.path, d.querySelector("pre").textContent])),
-      now: await page.textContent("#now"),
-      next: await page.textContent("#next"),
-    };
-    assert.deepEqual(after, before);
+    assert.deepEqual(await observable(page), before);
     await shot(page, "desktop-imported");
   });
 });
@@ -276,33 +182,17 @@ test("the page is readable at phone width (390 px)", async () => {
   await withPage(PHONE, async (page) => {
     const ok = await submitTask(page, "report", { delay_ms: "400" });
     const bad = await submitTask(page, "file", { delay_ms: "400", fail_attempts: "1" });
+    await script(page, HOOK, '[{"status": 500, "delay_ms": 200}]');
+    const http = await submitTask(page, "http", { callback_url: "https://hooks.example.com/a-rather-long-callback-path/that/must/wrap" });
     await stepUntil(page, ok, "success");
     await stepUntil(page, bad, "failed");
+    await stepUntil(page, http, "success");
+    await page.click("#request-log summary"); // the newest request, opened
     const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
     assert.ok(overflow <= 0, `the page is ${overflow}px wider than the phone`);
     await shot(page, "phone");
-    await page.locator("#tasks").screenshot({ path: `${ARTIFACTS}phone-tasks.png` });
+    for (const [panel, name] of [["#tasks", "tasks"], ["section:has(#timeline)", "timeline"], ["#destination", "destination"], ["#requests", "requests"]]) {
+      await page.locator(panel).screenshot({ path: `${ARTIFACTS}phone-${name}.png` });
+    }
   });
-});
-
-test("live mode drives the real service", async () => {
-  assert.ok(
-    LIVE_URL,
-    "BGTASKS_LIVE_URL is not set: start the service (`spin up`, or `cargo run --release -p bgtasks-tests --example serve`, which prints its URL) and set BGTASKS_LIVE_URL to its base URL, e.g. http://127.0.0.1:3000",
-  );
-  await withPage(DESKTOP, async (page) => {
-    await page.check("#live");
-    await page.waitForFunction(() => /^Live: the service/.test(document.getElementById("mode-note").textContent), null, { timeout: 10000 });
-    assert.equal(await page.isDisabled("#step"), true, "the virtual clock is off in live mode");
-    const id = await submitTask(page, "file", { delay_ms: "300", content: '{"live": true}' });
-    await page.waitForFunction(
-      (id) => document.querySelector(`tr[data-id="${id}"] .badge`)?.textContent === "success",
-      id,
-      { timeout: 15000 },
-    );
-    const summary = page.locator("#files summary", { hasText: `outputs/${id}.json` });
-    await summary.click();
-    await page.waitForFunction((id) => document.querySelector(`#files details[data-path="outputs/${id}.json"] pre`)?.textContent.includes('"live": true'), id);
-    await shot(page, "desktop-live");
-  }, LIVE_URL); // the page as the service itself serves it at `/`
 });

@@ -17,7 +17,7 @@ const TYPES = {
 };
 
 // The service's API routes: everything the page may fetch in Live mode.
-const API = /^\/(notify|report|file)\/?$|^\/(status|retry-task|outputs)\/|^\/(tasks|healthz|openapi\.json)$/;
+const API = /^\/(notify|report|file|http)\/?$|^\/(status|retry-task|cancel-task|outputs|tasks)\/|^\/(tasks|healthz|openapi\.json)$/;
 
 // The same rule as the service's router: plain segments, none hidden.
 const ASSET = /^(?:[A-Za-z0-9_-][A-Za-z0-9._-]*\/)*[A-Za-z0-9_-][A-Za-z0-9._-]*$/;

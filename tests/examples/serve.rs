@@ -9,6 +9,9 @@
 //! memory). Prints the URL, then serves until interrupted (Ctrl-C or
 //! SIGTERM). The built playground (`web-demo/dist`, from
 //! `web-demo/build.sh`) is mounted as spin.toml mounts it, when present.
+//! `BGTASKS_API_TOKEN` and `BGTASKS_HTTP_DESTINATIONS`, when set, become
+//! the `api_token` and `http_destinations` variables (the playground's
+//! token prompt is tested against such a service).
 
 use bgtasks_tests::{HostConfig, Kv, Runtime, Server};
 
@@ -27,6 +30,14 @@ async fn main() -> anyhow::Result<()> {
     }
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
     let mut config = HostConfig::new(bgtasks_tests::build_component(package)).kv(kv);
+    for (env, variable) in [
+        ("BGTASKS_API_TOKEN", "api_token"),
+        ("BGTASKS_HTTP_DESTINATIONS", "http_destinations"),
+    ] {
+        if let Ok(value) = std::env::var(env) {
+            config = config.variable(variable, &value);
+        }
+    }
     if package == "bgtasks-spin" {
         config = config.spin_manifest(root.join("spin.toml"));
         let dist = root.join("web-demo/dist");

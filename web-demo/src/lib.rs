@@ -17,6 +17,12 @@
 //! const { status, body } = JSON.parse(pg.submit("report", '{"name": "Sales"}'));
 //! while (pg.step() !== undefined) {}   // run every task to its end
 //! const page = JSON.parse(JSON.parse(pg.list("limit=50")).body);
+//!
+//! // An http task against the virtual destination, answering 503 once.
+//! pg.script("https://hooks.example.com/a", '[{"status": 503, "retry_after": 2}]');
+//! pg.submit("http", '{"url": "https://hooks.example.com/a"}');
+//! pg.step();                                          // attempt 1: 503
+//! JSON.parse(pg.requests())[0].headers;               // webhook-id, bgtasks-attempt, ...
 //! ```
 
 use std::fmt::Display;
@@ -24,7 +30,9 @@ use std::fmt::Display;
 use bgtasks_core::{Millis, TaskKind};
 use wasm_bindgen::prelude::*;
 
+mod script;
 mod session;
+mod world;
 
 use session::{Reply, Session};
 
@@ -34,9 +42,9 @@ const TS_TYPES: &str = r#"
 export type Json<T> = string & { readonly __json?: T };
 
 /** The contract's task types, as `type` names them. */
-export type TaskType = "notification" | "report" | "file";
+export type TaskType = "notification" | "report" | "file" | "http";
 
-/** An answer as the service gives it: status code and exact body (JSON text). */
+/** An answer as the service gives it: status code and exact body (JSON text, or empty for a 204). */
 export interface Reply { status: number; body: string; }
 
 /** Written files: path (`outputs/<id>.json`) → content. */
@@ -51,14 +59,63 @@ export interface Attempt {
   ended_at: Millis;
   outcome: "success" | "failed" | "interrupted";
   error?: string;
+  /** The answer's status code, for an `http` attempt that got one. */
+  status_code?: number;
 }
 
 export type Phase =
   | { phase: "queued"; due: Millis }
   | { phase: "backoff"; due: Millis }
   | { phase: "running"; lease: { token: number; expires_at: Millis }; started_at: Millis; finishes_at: Millis }
-  | { phase: "succeeded"; finished_at: Millis }
-  | { phase: "failed"; finished_at: Millis; error: string };
+  | { phase: "succeeded"; finished_at: Millis; result?: unknown }
+  | { phase: "failed"; finished_at: Millis; error: string; cancelled?: boolean };
+
+/** One answer of the virtual destination, as `scripts()` shows it. */
+export type ScriptedAnswer =
+  | { status: number; delay_ms: number; retry_after?: string; body?: string }
+  | "silence"
+  | "refused";
+
+/** What `script()` takes: `delay_ms` defaults to 20, `retry_after` may be seconds as a number. */
+export type ScriptedAnswerInput =
+  | { status: number; delay_ms?: number; retry_after?: string | number; body?: unknown }
+  | "silence"
+  | "refused";
+
+/** The answers left in each URL's script. */
+export type Scripts = Record<string, ScriptedAnswer[]>;
+
+/** The service's variables, as the playground has them. */
+export interface Settings {
+  /** `http_destinations`: one pattern in Spin's syntax; empty: none. */
+  destinations: string;
+  /** `webhook_secret`: `whsec_<base64>`; empty: unsigned. */
+  secret: string;
+  retention_seconds: number;
+}
+
+/** A request the virtual destination received. */
+export interface SentRequest {
+  task: string;
+  kind: "request" | "callback";
+  at: Millis;
+  /** Its `bgtasks-attempt` header. */
+  attempt: number;
+  method: "GET" | "POST" | "PUT" | "PATCH" | "DELETE";
+  url: string;
+  headers: [string, string][];
+  body: string;
+  answer: ScriptedAnswer;
+  /** Whether the answer came from the URL's script (else the default 200). */
+  scripted: boolean;
+  /** When the answer arrives, or the request times out. */
+  ends_at: Millis;
+  /** What the engine makes of the answer, in words. */
+  outcome: string;
+  ok: boolean;
+}
+
+export interface CallbackMark { at: Millis; attempt: number; ends_at: Millis; ok: boolean; outcome: string; }
 
 export interface TimelineTask {
   id: string;
@@ -68,6 +125,11 @@ export interface TimelineTask {
   phase: Phase;
   history: Attempt[];
   manual_retries: Millis[];
+  /** Each cancel, with the attempt it left running (to end in the history only). */
+  cancels: { at: Millis; orphan: number | null }[];
+  /** The attempt running when the task was cancelled, until it ends. */
+  orphan: { token: number; attempt: number; started_at: Millis; finishes_at: Millis } | null;
+  callbacks: CallbackMark[];
 }
 "#;
 
@@ -94,9 +156,10 @@ impl Playground {
         })
     }
 
-    /// Submits a task as `POST /notify/`, `/report/` or `/file/` would, with
-    /// `kind` one of `notification`, `report`, `file`, `body` the request
-    /// body and an optional `Idempotency-Key`. 202, 422, 409 or 413.
+    /// Submits a task as `POST /notify/`, `/report/`, `/file/` or `/http/`
+    /// would, with `kind` one of `notification`, `report`, `file`, `http`,
+    /// `body` the request body and an optional `Idempotency-Key`. 202, 422,
+    /// 409 or 413.
     #[wasm_bindgen(unchecked_return_type = "Json<Reply>")]
     pub fn submit(
         &mut self,
@@ -119,6 +182,18 @@ impl Playground {
     #[wasm_bindgen(unchecked_return_type = "Json<Reply>")]
     pub fn retry(&mut self, id: &str) -> String {
         reply(self.session.retry(id))
+    }
+
+    /// `POST /cancel-task/{id}`: 200, 400 or 404.
+    #[wasm_bindgen(unchecked_return_type = "Json<Reply>")]
+    pub fn cancel(&mut self, id: &str) -> String {
+        reply(self.session.cancel(id))
+    }
+
+    /// `DELETE /tasks/{id}`: 204 (empty body), 404 or 409.
+    #[wasm_bindgen(unchecked_return_type = "Json<Reply>")]
+    pub fn delete(&mut self, id: &str) -> String {
+        reply(self.session.delete(id))
     }
 
     /// `GET /status/{id}`: 200 or 404.
@@ -152,7 +227,8 @@ impl Playground {
         self.session.step().map(as_js)
     }
 
-    /// When a task next starts or ends an attempt; `undefined` if none will.
+    /// When a task next starts or ends an attempt or a callback delivery, or
+    /// expires; `undefined` if nothing will.
     #[wasm_bindgen(js_name = nextWakeup)]
     pub fn next_wakeup(&self) -> Option<f64> {
         self.session.next_wakeup().map(as_js)
@@ -169,7 +245,63 @@ impl Playground {
         self.session.files()
     }
 
-    /// Every task's attempts over simulated time, for drawing.
+    /// The requests `http` tasks and callbacks sent to the virtual
+    /// destination, oldest first, with the answer each got.
+    #[wasm_bindgen(unchecked_return_type = "Json<SentRequest[]>")]
+    pub fn requests(&self) -> String {
+        self.session.requests()
+    }
+
+    /// Sets what the virtual destination answers the next requests to
+    /// `url` (`answers`: a JSON array of `ScriptedAnswerInput`), replacing
+    /// what was left of its script; once spent, it answers 200. Throws on
+    /// a malformed script.
+    pub fn script(
+        &mut self,
+        url: &str,
+        #[wasm_bindgen(unchecked_param_type = "Json<ScriptedAnswerInput[]>")] answers: &str,
+    ) -> Result<(), JsError> {
+        self.session.script(url, answers).map_err(js_error)
+    }
+
+    /// The answers left in each URL's script.
+    #[wasm_bindgen(unchecked_return_type = "Json<Scripts>")]
+    pub fn scripts(&self) -> String {
+        self.session.scripts()
+    }
+
+    /// The permitted destinations (`http_destinations`): one pattern in
+    /// Spin's `allowed_outbound_hosts` syntax, or empty for none. The
+    /// playground starts with `*://*:*`. Throws on an invalid pattern.
+    #[wasm_bindgen(js_name = setDestinations)]
+    pub fn set_destinations(&mut self, pattern: &str) -> Result<(), JsError> {
+        self.session.set_destinations(pattern).map_err(js_error)
+    }
+
+    /// The signing secret (`webhook_secret`, `whsec_<base64>`); empty sends
+    /// requests unsigned. Throws on a malformed secret.
+    #[wasm_bindgen(js_name = setSecret)]
+    pub fn set_secret(&mut self, secret: &str) -> Result<(), JsError> {
+        self.session.set_secret(secret).map_err(js_error)
+    }
+
+    /// `retention_seconds`: finished tasks are deleted this long after they
+    /// end; 0 keeps them. The playground starts with the service's 7 days.
+    #[wasm_bindgen(js_name = setRetention)]
+    pub fn set_retention(&mut self, seconds: f64) -> Result<(), JsError> {
+        let seconds = millis(seconds, "seconds")?;
+        self.session.set_retention(seconds.0);
+        Ok(())
+    }
+
+    /// The settings: destinations, secret and retention.
+    #[wasm_bindgen(unchecked_return_type = "Json<Settings>")]
+    pub fn settings(&self) -> String {
+        self.session.settings()
+    }
+
+    /// Every task's attempts, callbacks, cancels and waits over simulated
+    /// time, for drawing.
     #[wasm_bindgen(unchecked_return_type = "Json<TimelineTask[]>")]
     pub fn timeline(&self) -> String {
         self.session.timeline()
@@ -202,13 +334,14 @@ fn reply(reply: Reply) -> String {
 }
 
 /// Times cross as JS numbers: whole, non-negative and exactly representable.
+/// (The retention's seconds too: they are checked alike.)
 fn millis(value: f64, what: &str) -> Result<Millis, JsError> {
     const MAX_SAFE: f64 = 9_007_199_254_740_991.0;
     if value.is_finite() && value >= 0.0 && value.fract() == 0.0 && value <= MAX_SAFE {
         Ok(Millis(value as u64))
     } else {
         Err(js_error(format!(
-            "{what} must be a whole number of milliseconds, got {value}"
+            "{what} must be a whole number, got {value}"
         )))
     }
 }

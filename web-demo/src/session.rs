@@ -1,25 +1,35 @@
 //! The playground's state in plain Rust: the engine, its virtual clock, the
-//! files its tasks wrote, and the log of inputs that replays all of it.
+//! service's variables, what its tasks left behind ([`World`]), and the log
+//! of inputs that replays all of it.
 //!
 //! Every answer is the service's own: statuses from [`Problem::status`],
 //! bodies from [`render`] and [`Problem::body`]. What this module adds is
 //! only what a browser needs and a server does not: a clock the page moves,
-//! a seeded id generator, and a log to export.
+//! a seeded id generator, a destination it scripts, and a log to export.
 
-use std::collections::{BTreeMap, HashMap};
-
+use bgtasks_core::outbound::{Destinations, Secret};
 use bgtasks_core::{
-    AttemptRecord, Engine, ListQuery, Millis, Output, Phase, Problem, Sink, Status, TaskId,
-    TaskKind, render, work,
+    Engine, ListQuery, Millis, Phase, Problem, TaskId, TaskKind, TaskSpec, render, work,
 };
 use serde::{Deserialize, Serialize};
 
+use crate::script::{Answer, parse_script};
+use crate::world::{Cancel, Notes, Sorted, World, to_json, utf8};
+
 /// Names the export format, so that an import of some other JSON file fails
 /// with a clear message instead of replaying nonsense.
-const FORMAT: &str = "bgtasks-playground-session/1";
+const FORMAT: &str = "bgtasks-playground-session/2";
+/// The v1 playground's sessions still replay: their events are a subset,
+/// and a bare session starts with the settings that playground had.
+const FORMAT_V1: &str = "bgtasks-playground-session/1";
+
+/// The playground's destination is virtual, so every URL is permitted.
+pub const DEFAULT_DESTINATIONS: &str = "*://*:*";
+/// The largest `retention_seconds` whose milliseconds JS can still hold.
+const MAX_RETENTION_SECONDS: u64 = 9_007_199_254_740;
 
 /// An HTTP answer as the service gives it: the status code and the exact
-/// body bytes (always UTF-8 JSON, so a string).
+/// body bytes (always UTF-8 JSON, or empty for a 204, so a string).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct Reply {
     pub status: u16,
@@ -40,8 +50,8 @@ impl Reply {
 }
 
 /// One input of a session. Only inputs that changed the state are logged: a
-/// refused submit or retry, or a repeated idempotent submit, changes
-/// nothing, so replaying without it gives the same state.
+/// refused submit, retry, cancel or delete, or a repeated idempotent
+/// submit, changes nothing, so replaying without it gives the same state.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "op", rename_all = "snake_case")]
 enum Event {
@@ -60,6 +70,30 @@ enum Event {
     Retry {
         id: TaskId,
     },
+    Cancel {
+        id: TaskId,
+    },
+    Delete {
+        id: TaskId,
+    },
+    /// The answers requests to `url` get from now on: the script's text
+    /// as given, like a submit's body (and read by the same parser again).
+    Script {
+        url: String,
+        answers: String,
+    },
+    /// The settings are inputs too: the defaults of a new session are
+    /// logged as its first events, so that a replay never depends on what
+    /// the defaults were when it was recorded.
+    Destinations {
+        pattern: String,
+    },
+    Secret {
+        secret: String,
+    },
+    Retention {
+        seconds: u64,
+    },
 }
 
 /// What `exportSession` writes and `importSession` reads.
@@ -71,38 +105,15 @@ struct Log {
     events: Vec<Event>,
 }
 
-/// The files that file tasks wrote, by path (`outputs/<id>.json`): the
-/// playground's stand-in for the service's key-value store.
-#[derive(Debug, Default)]
-struct Files(BTreeMap<String, String>);
-
-impl Sink for Files {
-    fn emit(&mut self, output: Output<'_>) {
-        // Notifications and reports leave nothing to read back: their
-        // results are in the task itself.
-        if let Output::File { path, contents, .. } = output {
-            self.0.insert(path, utf8(contents));
-        }
-    }
-}
-
-/// One task as the timeline draws it: times in epoch milliseconds.
-#[derive(Serialize)]
-struct TimelineTask<'a> {
-    id: TaskId,
-    #[serde(rename = "type")]
-    kind: TaskKind,
-    status: Status,
-    submitted_at: Millis,
-    /// Where the task is now, as the engine keeps it (`queued`, `backoff`,
-    /// `running`, `succeeded`, `failed`, with their times).
-    phase: &'a Phase,
-    /// Ended attempts, oldest first (the newest 32 of them).
-    history: &'a [AttemptRecord],
-    /// When someone retried the task by hand. The engine does not keep
-    /// these; the timeline needs them to tell a backoff wait from a task that
-    /// sat `failed` until someone pressed Retry.
-    manual_retries: &'a [Millis],
+/// The service's variables, as the playground has them.
+#[derive(Clone, Debug, Default, Serialize)]
+struct Settings {
+    /// `http_destinations`.
+    destinations: String,
+    /// `webhook_secret`: a playground's secret is no secret, and a replay
+    /// needs it to sign the same way.
+    secret: String,
+    retention_seconds: u64,
 }
 
 /// The engine, driven by a virtual clock, plus the session log.
@@ -110,22 +121,33 @@ struct TimelineTask<'a> {
 pub struct Session {
     engine: Engine,
     now: Millis,
-    files: Files,
+    world: World,
     /// Draws task ids. Seeded, so a replay reproduces every id.
     ids: fastrand::Rng,
-    manual_retries: HashMap<TaskId, Vec<Millis>>,
+    settings: Settings,
     log: Log,
 }
 
 impl Session {
-    /// An empty playground whose clock reads `start`.
+    /// An empty playground whose clock reads `start`, with every
+    /// destination permitted. Finished tasks are kept (retention 0, where
+    /// the service keeps them 7 days), so that stepping to the next event
+    /// never leaps a week ahead to delete them.
     pub fn new(seed: u64, start: Millis) -> Session {
+        let mut session = Session::bare(seed, start);
+        // A constant pattern, which parses (the tests check it).
+        let _ = session.set_destinations(DEFAULT_DESTINATIONS);
+        session
+    }
+
+    /// As the engine starts: no destination, no secret, tasks kept forever.
+    fn bare(seed: u64, start: Millis) -> Session {
         Session {
             engine: Engine::new(),
             now: start,
-            files: Files::default(),
+            world: World::default(),
             ids: fastrand::Rng::with_seed(seed),
-            manual_retries: HashMap::new(),
+            settings: Settings::default(),
             log: Log {
                 format: FORMAT.to_owned(),
                 seed,
@@ -135,7 +157,8 @@ impl Session {
         }
     }
 
-    /// `POST /notify/`, `/report/` or `/file/`, at the current time.
+    /// `POST /notify/`, `/report/`, `/file/` or `/http/`, at the current
+    /// time.
     pub fn submit(&mut self, kind: TaskKind, body: &str, idempotency_key: Option<&str>) -> Reply {
         // Draw the id from a copy and keep the draw only if a task was
         // created: refused submits are not logged, so they must not move
@@ -156,6 +179,15 @@ impl Session {
                         body: body.to_owned(),
                         idempotency_key: idempotency_key.map(str::to_owned),
                     });
+                    let timeout_ms = match self.engine.task(submitted.id).map(|t| &t.spec) {
+                        Some(TaskSpec::Http(spec)) => spec.timeout_ms,
+                        _ => 0,
+                    };
+                    let notes = Notes {
+                        timeout_ms,
+                        ..Notes::default()
+                    };
+                    self.world.notes.insert(submitted.id, notes);
                     self.run_due();
                 }
                 Reply::ok(202, render::accepted(submitted.id))
@@ -171,12 +203,114 @@ impl Session {
         };
         match self.engine.retry(self.now, id) {
             Ok(()) => {
-                self.manual_retries.entry(id).or_default().push(self.now);
+                let notes = self.world.notes.entry(id).or_default();
+                notes.manual_retries.push(self.now);
                 self.log.events.push(Event::Retry { id });
                 self.run_due();
                 Reply::ok(200, render::retried(id))
             }
             Err(problem) => Reply::problem(&problem),
+        }
+    }
+
+    /// `POST /cancel-task/{id}`, at the current time.
+    pub fn cancel(&mut self, id: &str) -> Reply {
+        let Some(id) = TaskId::parse(id) else {
+            return Reply::problem(&Problem::TaskNotFound);
+        };
+        let running = self
+            .engine
+            .task(id)
+            .filter(|t| matches!(t.phase, Phase::Running { .. }))
+            .map(|t| t.attempts);
+        match self.engine.cancel(self.now, id) {
+            Ok(()) => {
+                let notes = self.world.notes.entry(id).or_default();
+                notes.cancels.push(Cancel {
+                    at: self.now,
+                    orphan: running,
+                });
+                self.log.events.push(Event::Cancel { id });
+                // The callback of this end is due now.
+                self.run_due();
+                Reply::ok(200, render::cancelled(id))
+            }
+            Err(problem) => Reply::problem(&problem),
+        }
+    }
+
+    /// `DELETE /tasks/{id}`: 204 with an empty body.
+    pub fn delete(&mut self, id: &str) -> Reply {
+        let Some(id) = TaskId::parse(id) else {
+            return Reply::problem(&Problem::TaskNotFound);
+        };
+        match self.engine.delete(id) {
+            Ok(()) => {
+                self.world.forget(id);
+                self.log.events.push(Event::Delete { id });
+                Reply::ok(204, Vec::new())
+            }
+            Err(problem) => Reply::problem(&problem),
+        }
+    }
+
+    /// Sets the answers the next requests to `url` get, replacing what was
+    /// left of its script: `script` is a JSON array (see [`parse_script`]).
+    pub fn script(&mut self, url: &str, script: &str) -> Result<(), String> {
+        let answers = parse_script(script)?;
+        self.engine
+            .script(url, answers.iter().map(Answer::scripted).collect());
+        if answers.is_empty() {
+            self.world.scripts.remove(url);
+        } else {
+            self.world
+                .scripts
+                .insert(url.to_owned(), answers.iter().cloned().collect());
+        }
+        self.log.events.push(Event::Script {
+            url: url.to_owned(),
+            answers: script.to_owned(),
+        });
+        Ok(())
+    }
+
+    /// `http_destinations`: one pattern, or empty for none.
+    pub fn set_destinations(&mut self, pattern: &str) -> Result<(), String> {
+        let pattern = pattern.trim();
+        let destinations = Destinations::parse(pattern)?;
+        if pattern != self.settings.destinations {
+            self.engine.set_destinations(destinations);
+            self.settings.destinations = pattern.to_owned();
+            self.log.events.push(Event::Destinations {
+                pattern: pattern.to_owned(),
+            });
+        }
+        Ok(())
+    }
+
+    /// `webhook_secret`: `whsec_<base64>`, or empty to send unsigned.
+    pub fn set_secret(&mut self, secret: &str) -> Result<(), String> {
+        let secret = secret.trim();
+        let key = Secret::parse(secret)?;
+        if secret != self.settings.secret {
+            self.engine.set_secret(key);
+            self.settings.secret = secret.to_owned();
+            self.log.events.push(Event::Secret {
+                secret: secret.to_owned(),
+            });
+        }
+        Ok(())
+    }
+
+    /// `retention_seconds`: finished tasks are deleted this long after they
+    /// end (0 keeps them), those that ended already included.
+    pub fn set_retention(&mut self, seconds: u64) {
+        let seconds = seconds.min(MAX_RETENTION_SECONDS);
+        if seconds != self.settings.retention_seconds {
+            self.engine.set_retention(seconds * 1000);
+            self.settings.retention_seconds = seconds;
+            self.log.events.push(Event::Retention { seconds });
+            self.run_due();
         }
     }
 
@@ -198,7 +332,7 @@ impl Session {
 
     /// `GET /outputs/{id}.json`.
     pub fn output(&self, id: &str) -> Reply {
-        let file = TaskId::parse(id).and_then(|id| self.files.0.get(&work::output_path(id)));
+        let file = TaskId::parse(id).and_then(|id| self.world.files.get(&work::output_path(id)));
         match file {
             Some(contents) => Reply::ok(200, contents.clone().into_bytes()),
             None => Reply::problem(&Problem::OutputNotFound),
@@ -211,17 +345,48 @@ impl Session {
         self.now
     }
 
-    /// Jumps the clock to the engine's next wake-up and runs what is due
-    /// then; `None` (and no change) when no task is waiting for the clock.
+    /// Jumps the clock to the next event and runs it; `None` (and no
+    /// change) when nothing waits for the clock.
     pub fn step(&mut self) -> Option<Millis> {
-        let wake = self.engine.poll_timeout()?;
+        let wake = self.next_wakeup()?;
         self.tick(wake.max(self.now));
         Some(self.now)
     }
 
-    /// When the next task will start or finish an attempt.
+    /// When something next happens: an attempt or a callback delivery
+    /// starts, an answer arrives (or a request times out), simulated work
+    /// ends, a task expires.
+    ///
+    /// Read from the records rather than from [`Engine::poll_timeout`],
+    /// which may name a time when nothing is left to do (the due time of a
+    /// cancelled wait, the lease of a callback already answered): a step
+    /// there would move the clock and change nothing.
     pub fn next_wakeup(&self) -> Option<Millis> {
-        self.engine.poll_timeout()
+        let retention_ms = self.settings.retention_seconds * 1000;
+        let answers = self.world.sent.iter().map(|s| s.ends_at);
+        let tasks = self.engine.tasks().flat_map(|task| {
+            let simulated = !matches!(task.spec, TaskSpec::Http(_));
+            let phase = match task.phase {
+                Phase::Queued { due } | Phase::Backoff { due } => Some(due),
+                Phase::Running { finishes_at, .. } if simulated => Some(finishes_at),
+                _ => None,
+            };
+            let orphan = task.orphan.filter(|_| simulated).map(|o| o.finishes_at);
+            // A delivery in flight ends with its answer, counted above.
+            let delivery = task
+                .callback
+                .as_ref()
+                .and_then(|c| c.delivery.as_ref())
+                .filter(|d| d.lease.is_none())
+                .map(|d| d.due);
+            [phase, orphan, delivery, task.expires_at(retention_ms)]
+        });
+        answers
+            .map(Some)
+            .chain(tasks)
+            .flatten()
+            .filter(|&at| at > self.now)
+            .min()
     }
 
     pub fn now(&self) -> Millis {
@@ -230,25 +395,28 @@ impl Session {
 
     /// The written files as a JSON object, path → content.
     pub fn files(&self) -> String {
-        to_json(&self.files.0)
+        to_json(&Sorted::of(&self.world.files))
     }
 
-    /// Every task's attempts over simulated time, oldest task first.
+    /// The requests the virtual destination received, oldest first.
+    pub fn requests(&self) -> String {
+        to_json(&self.world.sent)
+    }
+
+    /// The answers left in each URL's script, as a JSON object.
+    pub fn scripts(&self) -> String {
+        to_json(&Sorted::of(&self.world.scripts))
+    }
+
+    /// The settings as JSON: `destinations`, `secret`, `retention_seconds`.
+    pub fn settings(&self) -> String {
+        to_json(&self.settings)
+    }
+
+    /// Every task's attempts and callbacks over simulated time, oldest task
+    /// first.
     pub fn timeline(&self) -> String {
-        let tasks: Vec<TimelineTask<'_>> = self
-            .engine
-            .tasks()
-            .map(|task| TimelineTask {
-                id: task.id,
-                kind: task.kind(),
-                status: task.status(),
-                submitted_at: task.submitted_at,
-                phase: &task.phase,
-                history: &task.history,
-                manual_retries: self.manual_retries.get(&task.id).map_or(&[], Vec::as_slice),
-            })
-            .collect();
-        to_json(&tasks)
+        self.world.timeline(&self.engine)
     }
 
     /// The session log: seed, start time, inputs and clock ticks.
@@ -257,21 +425,22 @@ impl Session {
     }
 
     /// Replays an exported log into a fresh session, which ends in the very
-    /// state the exported one had: same ids, same times, same bodies.
+    /// state the exported one had: same ids, times, bodies, requests.
     pub fn import(json: &str) -> Result<Session, String> {
         let log: Log =
             serde_json::from_str(json).map_err(|e| format!("not a playground session: {e}"))?;
-        if log.format != FORMAT {
+        if log.format != FORMAT && log.format != FORMAT_V1 {
             return Err(format!(
                 "unsupported session format {:?} (expected {FORMAT:?})",
                 log.format
             ));
         }
-        let mut session = Session::new(log.seed, log.start_ms);
+        let mut session = Session::bare(log.seed, log.start_ms);
         for (n, event) in log.events.into_iter().enumerate() {
-            let replayed = match &event {
-                Event::Tick { to } if *to >= session.now => {
-                    session.tick(*to);
+            let before = session.log.events.len();
+            let replayed = match event {
+                Event::Tick { to } if to >= session.now => {
+                    session.tick(to);
                     Ok(())
                 }
                 Event::Tick { to } => Err(format!("the clock goes back to {}", to.0)),
@@ -280,14 +449,27 @@ impl Session {
                     body,
                     idempotency_key,
                 } => {
-                    let before = session.log.events.len();
-                    let reply = session.submit(*kind, body, idempotency_key.as_deref());
+                    let reply = session.submit(kind, &body, idempotency_key.as_deref());
                     expect_logged(&session, before, reply)
                 }
                 Event::Retry { id } => {
-                    let before = session.log.events.len();
                     let reply = session.retry(&id.to_string());
                     expect_logged(&session, before, reply)
+                }
+                Event::Cancel { id } => {
+                    let reply = session.cancel(&id.to_string());
+                    expect_logged(&session, before, reply)
+                }
+                Event::Delete { id } => {
+                    let reply = session.delete(&id.to_string());
+                    expect_logged(&session, before, reply)
+                }
+                Event::Script { url, answers } => session.script(&url, &answers),
+                Event::Destinations { pattern } => session.set_destinations(&pattern),
+                Event::Secret { secret } => session.set_secret(&secret),
+                Event::Retention { seconds } => {
+                    session.set_retention(seconds);
+                    Ok(())
                 }
             };
             replayed.map_err(|why| format!("event {n} does not replay: {why}"))?;
@@ -305,9 +487,28 @@ impl Session {
     }
 
     /// After every input, run what it made due now, as the lib docs of
-    /// bgtasks-core say a driver should.
+    /// bgtasks-core say a driver should: one wake-up at a time, so that
+    /// each request sent is dated at its own step (the engine's state does
+    /// not depend on how the ticks are split).
     fn run_due(&mut self) {
-        self.engine.handle_timeout(self.now, &mut self.files);
+        let held = self.engine.len();
+        while let Some(wake) = self.engine.poll_timeout().filter(|&at| at <= self.now) {
+            self.world.at = wake;
+            self.engine.handle_timeout(wake, &mut self.world);
+        }
+        // Retention deleted some: the engine tells its sink nothing then.
+        if self.engine.len() < held {
+            let gone: Vec<TaskId> = self
+                .world
+                .notes
+                .keys()
+                .copied()
+                .filter(|&id| self.engine.task(id).is_none())
+                .collect();
+            for id in gone {
+                self.world.forget(id);
+            }
+        }
     }
 }
 
@@ -318,14 +519,4 @@ fn expect_logged(session: &Session, before: usize, reply: Reply) -> Result<(), S
     } else {
         Err(format!("answered {} {}", reply.status, reply.body))
     }
-}
-
-fn to_json(value: &impl Serialize) -> String {
-    // Maps of strings and plain records: serialising to memory cannot fail.
-    serde_json::to_string(value).unwrap_or_default()
-}
-
-fn utf8(bytes: Vec<u8>) -> String {
-    // Every body and file the engine writes is JSON text, hence UTF-8.
-    String::from_utf8(bytes).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())
 }

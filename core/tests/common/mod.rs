@@ -11,6 +11,7 @@ pub const START: Millis = Millis(1_782_465_302_123);
 
 #[derive(Default, Debug, Clone, PartialEq)]
 pub struct Outputs {
+    pub expired: Vec<TaskId>,
     pub files: Vec<(String, Vec<u8>)>,
     pub notifications: Vec<(TaskId, String)>,
     pub reports: Vec<TaskId>,
@@ -32,6 +33,7 @@ impl Sink for Outputs {
             Output::Report { task, .. } => self.reports.push(task),
             Output::Request { task, request } => self.requests.push((task, request.clone())),
             Output::Callback { task, request } => self.callbacks.push((task, request.clone())),
+            Output::Expired { task } => self.expired.push(task),
             _ => {}
         }
     }
