@@ -402,7 +402,7 @@ pub fn maybe_sweep() {
 async fn sweep() -> Result<(), StoreError> {
     let kv = Kv::open().await?;
     let settings = settings().await;
-    let floor = sweep_positions(&kv).await?;
+    let (floor, settled) = sweep_positions(&kv).await?;
     // A store whose time index was never used skips it for one read.
     if kv.counter(keys::WAKE_TOTAL).await? > 0 {
         sweep_index(&kv, &settings).await?;
@@ -410,7 +410,7 @@ async fn sweep() -> Result<(), StoreError> {
             keep_index_timer(&kv).await?;
         }
     }
-    sweep_retention(&kv, &settings, floor).await
+    sweep_retention(&kv, &settings, floor, settled).await
 }
 
 /// Whether the time index holds anything from today on, or lags behind:
@@ -513,11 +513,12 @@ async fn keep_index_timer(kv: &Kv) -> Result<(), StoreError> {
 /// Claims what is due among the oldest unfinished positions (and a span at
 /// random above them, so a task waiting at the floor hides nobody), and
 /// moves the floor over tasks with nothing left to do. Returns the floor.
-async fn sweep_positions(kv: &Kv) -> Result<u64, StoreError> {
+async fn sweep_positions(kv: &Kv) -> Result<(u64, u64), StoreError> {
     let head = kv.counter(keys::POSITIONS).await?;
+    let settled = settled_head(kv, head).await?;
     let floor = kv.number(keys::SWEEP_FLOOR).await?.max(1);
     if floor > head {
-        return Ok(floor);
+        return Ok((floor, settled));
     }
     let offset = token() % (head - floor + 1);
     let mut positions: Vec<u64> = (floor..=head).take(SWEEP_SPAN as usize).collect();
@@ -528,14 +529,18 @@ async fn sweep_positions(kv: &Kv) -> Result<u64, StoreError> {
     let at = now();
     let mut new_floor = floor;
     for (&position, (_, task)) in positions.iter().zip(rows) {
-        // A position with no task is a submit that never completed (or a
-        // deleted task). A task whose next step is far ahead is indexed by
-        // that time: the floor may pass it.
-        let passable = task.as_ref().is_none_or(|t| {
-            let running = matches!(t.phase, bgtasks_core::Phase::Running { .. });
-            t.due_at()
-                .is_none_or(|due| t.indexed && !running && due > at)
-        });
+        // A settled position with no task is a submit that never completed
+        // (or a deleted task); a newer one may be a group commit under way.
+        // A task whose next step is far ahead is indexed by that time: the
+        // floor may pass it.
+        let passable = match &task {
+            None => position <= settled,
+            Some(t) => {
+                let running = matches!(t.phase, bgtasks_core::Phase::Running { .. });
+                t.due_at()
+                    .is_none_or(|due| t.indexed && !running && due > at)
+            }
+        };
         if passable && position == new_floor {
             new_floor += 1;
         }
@@ -549,7 +554,34 @@ async fn sweep_positions(kv: &Kv) -> Result<u64, StoreError> {
         kv.set(keys::SWEEP_FLOOR, new_floor.to_string().as_bytes())
             .await?;
     }
-    Ok(new_floor)
+    Ok((new_floor, settled))
+}
+
+/// How long after a position is handed out its submit has surely stored
+/// it or died: a group commit takes milliseconds.
+const SETTLE_MS: u64 = 30_000;
+
+/// The highest position handed out at least [`SETTLE_MS`] ago: below it, a
+/// position with no task stays empty. Kept in `sweep/settled` as
+/// `<settled>:<head seen>:<when>`, the head seen moving up to settled once
+/// it is old enough.
+async fn settled_head(kv: &Kv, head: u64) -> Result<u64, StoreError> {
+    let at = now();
+    let stored = kv.get(keys::SETTLED).await?;
+    let parsed = stored.as_deref().and_then(|raw| {
+        let text = std::str::from_utf8(raw).ok()?;
+        let mut parts = text.split(':').map(|p| p.parse::<u64>().ok());
+        Some((parts.next()??, parts.next()??, Millis(parts.next()??)))
+    });
+    let (settled, seen, when) = parsed.unwrap_or((0, 0, Millis(0)));
+    if at.since(when) < SETTLE_MS {
+        return Ok(settled);
+    }
+    let settled = if when.0 == 0 { 0 } else { seen };
+    let value = format!("{settled}:{head}:{}", at.0);
+    // Racing sweeps write the same kind of value; any of them will do.
+    kv.set(keys::SETTLED, value.as_bytes()).await?;
+    Ok(settled)
 }
 
 /// Walks the time index from `sweep/wake`: claims due tasks, sets a timer
@@ -663,7 +695,12 @@ fn parse_wake_floor(raw: &[u8]) -> Option<(u64, u64)> {
 
 /// Deletes expired tasks from `sweep/retention` upwards (never past the
 /// recovery floor), a batch per commit, and moves that floor over them.
-async fn sweep_retention(kv: &Kv, settings: &Settings, limit: u64) -> Result<(), StoreError> {
+async fn sweep_retention(
+    kv: &Kv,
+    settings: &Settings,
+    limit: u64,
+    settled: u64,
+) -> Result<(), StoreError> {
     if settings.retention_ms == 0 {
         return Ok(());
     }
@@ -680,10 +717,10 @@ async fn sweep_retention(kv: &Kv, settings: &Settings, limit: u64) -> Result<(),
     for (&position, (id, task)) in positions.iter().zip(&rows) {
         let gone = match task {
             // A delete cut short left its tombstone: finish it (one under
-            // way holds the floor back).
+            // way holds the floor back, as does a submit being stored).
             None => match id {
                 Some(id) => kv.clear_remains(position, *id, at).await?,
-                None => true,
+                None => position <= settled,
             },
             Some(task) => {
                 let expired = task

@@ -16,6 +16,7 @@
 //! | `counter/wake-total` | entries ever written to the time index (0: sweeps skip it) | `increment` only |
 //! | `counter/wake-hour/<h>`, `counter/wake-day/<d>` | entries in the buckets of hour `h`, of day `d` (let a sweep skip empty hours, and tell whether anything lies ahead) | `increment` only |
 //! | `sweep/floor` | below this position every task has ended or is indexed | `set` by the recovery sweep |
+//! | `sweep/settled` | `<settled>:<head>:<when>`: positions up to `settled` were handed out 30 s ago or more, so an empty one stays empty | `set` by the recovery sweep |
 //! | `sweep/wake` | `<b>:<n>`: the time index is handled up to entry n of bucket b | `set` by the recovery sweep |
 //! | `sweep/retention` | below this position every task was deleted or is indexed | `set` by the recovery sweep |
 //! | `sweep/timer` | `<token>:<until>`: the instance that walks the time index every second holds it until then | compare-and-swap by that instance |
@@ -83,6 +84,7 @@ pub mod keys {
     pub const WAKE_TOTAL: &str = "counter/wake-total";
 
     pub const SWEEP_FLOOR: &str = "sweep/floor";
+    pub const SETTLED: &str = "sweep/settled";
     pub const WAKE_FLOOR: &str = "sweep/wake";
     pub const RETENTION_FLOOR: &str = "sweep/retention";
     pub const INDEX_TIMER: &str = "sweep/timer";
