@@ -3,6 +3,8 @@
 # only Rust (rustup) installed: whatever else it needs, it installs first.
 set -euo pipefail
 cd "$(dirname "$0")"
+# A fresh checkout gains nothing from incremental caches but their disk.
+export CARGO_INCREMENTAL=0
 
 step() { printf '\n==> %s\n' "$*"; }
 started=$SECONDS
@@ -44,15 +46,16 @@ blackbox=(--test api --test durability --test races --test hostile --test scaleo
   --test http_tasks --test callbacks --test control)
 
 step "The service's black-box tests again, every store on Redis (test host)"
-BGTASKS_STORE=redis cargo test -p bgtasks-tests "${blackbox[@]}"
+# --workspace keeps the features of the first build: nothing is rebuilt.
+BGTASKS_STORE=redis cargo test --workspace "${blackbox[@]}"
 
 step "Under the real Spin (SQLite, then Redis), where Spin 4.1 or later is installed"
 spin_version=$(spin --version 2>/dev/null | awk '{print $2}' || true)
 if [[ "$spin_version" =~ ^([0-9]+)\.([0-9]+) ]] &&
    (( BASH_REMATCH[1] > 4 || (BASH_REMATCH[1] == 4 && BASH_REMATCH[2] >= 1) )); then
   echo "spin $spin_version: the black-box tests and the host's probe checks run under spin up"
-  BGTASKS_RUNTIME=spin cargo test -p bgtasks-tests "${blackbox[@]}" --test host
-  BGTASKS_RUNTIME=spin BGTASKS_STORE=redis cargo test -p bgtasks-tests "${blackbox[@]}" --test host
+  BGTASKS_RUNTIME=spin cargo test --workspace "${blackbox[@]}" --test host
+  BGTASKS_RUNTIME=spin BGTASKS_STORE=redis cargo test --workspace "${blackbox[@]}" --test host
 else
   echo "No spin 4.1 or later on PATH: skipped the pass under the real Spin (the test host stood in)."
 fi
@@ -66,7 +69,7 @@ CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUNNER=wasm-bindgen-test-runner \
 
 step "Playground end to end in headless Chromium, live mode on the component"
 # The component on the test host, serving the built page at `/` as Spin does.
-cargo build -q -p bgtasks-tests --example serve
+cargo build -q --workspace --example serve
 work=$(mktemp -d)
 "${CARGO_TARGET_DIR:-target}/debug/examples/serve" > "$work/url" &
 server=$!

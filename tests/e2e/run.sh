@@ -28,7 +28,7 @@ bash ../../web-demo/build.sh
 
 if [ -z "${BGTASKS_TOKEN_URL:-}" ]; then
     echo "==> e2e: starting a service that wants an API token"
-    (cd "$root" && cargo build -q -p bgtasks-tests --example serve)
+    (cd "$root" && cargo build -q --workspace --example serve)
     work=$(mktemp -d)
     export BGTASKS_TOKEN="e2e-token-$RANDOM$RANDOM"
     # Its own address is a permitted destination: a live HTTP task calls it.
