@@ -299,7 +299,7 @@ impl Kv {
         match atomics::swap(cas, new) {
             Ok(()) => Ok(Swap::Won),
             Err(atomics::CasError::CasFailed(_)) => {
-                // Every new value holds a fresh lease token or version, so
+                // Every value swapped in is stamped (see `Kv::store`), so
                 // finding it there means this write is the one that landed.
                 let now = self.get(&key).await?;
                 Ok(if now.as_deref() == Some(new) {
