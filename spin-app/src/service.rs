@@ -324,12 +324,8 @@ pub async fn list(query: &str) -> Result<Reply, Reply> {
     let query = ListQuery::parse(query).map_err(Problem::Invalid)?;
     let settings = settings().await;
     let kv = Kv::open().await?;
-    let (head, oldest) = futures_util::future::join(
-        kv.counter(keys::POSITIONS),
-        kv.number(keys::RETENTION_FLOOR),
-    )
-    .await;
-    let (head, oldest) = (head?, oldest?);
+    let head = kv.counter(keys::POSITIONS).await?;
+    let oldest = kv.number(keys::RETENTION_FLOOR).await?;
     let positions: Vec<u64> = query.window(head).take_while(|&p| p >= oldest).collect();
     let rows = kv.tasks_at(&positions).await?;
     let at = now();

@@ -31,13 +31,11 @@
 //! `delete_many`.
 
 use bgtasks_core::{Millis, Task, TaskId};
-use futures_util::future::join_all;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 #[cfg(not(feature = "no-atomics"))]
 use spin_sdk::experimental::wasi::keyvalue::atomics;
 use spin_sdk::experimental::wasi::keyvalue::{batch, store as wasi_store};
-use spin_sdk::key_value::Store;
 
 pub mod keys {
     use bgtasks_core::TaskId;
@@ -141,59 +139,54 @@ struct Tombstone {
 /// was cut short.
 pub const STRANDED_MS: u64 = 60_000;
 
-/// The default store, through both of Spin's interfaces: `spin:key-value`
-/// (async, for single reads and writes; an instance's other requests go on
-/// meanwhile) and `wasi:keyvalue` (atomics and batches: synchronous, so the
-/// instance waits for them).
+/// The default store, through `wasi:keyvalue` only: every call is
+/// synchronous, so an instance has at most one store call in flight.
+///
+/// Spin's `spin:key-value` interface is async, and mixing its calls with the
+/// synchronous ones deadlocks on Redis under load: Spin's Redis client queues
+/// calls for its one shared connection in a bounded queue (50) that hands
+/// free slots to waiting calls in arrival order. While an instance is
+/// blocked in a synchronous call, its async calls are not polled, so a slot
+/// handed to one of them is never used; once every slot sits with such a
+/// call, every instance waits for ever (`control::a_thousand_tasks_due_in_the_
+/// same_second_all_start_within_seconds` on Redis hung this way). A blocked
+/// synchronous call is always polled, so it always takes its slot.
 pub struct Kv {
-    store: Store,
-    /// Opened on first use: reads never need it.
-    bucket: std::cell::OnceCell<wasi_store::Bucket>,
+    bucket: wasi_store::Bucket,
 }
 
 impl Kv {
     pub async fn open() -> Result<Kv, StoreError> {
-        let store = Store::open_default().await.map_err(fail)?;
-        Ok(Kv {
-            store,
-            bucket: std::cell::OnceCell::new(),
-        })
-    }
-
-    fn bucket(&self) -> Result<&wasi_store::Bucket, StoreError> {
-        if let Some(bucket) = self.bucket.get() {
-            return Ok(bucket);
-        }
         let bucket = wasi_store::open("default").map_err(fail)?;
-        Ok(self.bucket.get_or_init(|| bucket))
+        Ok(Kv { bucket })
     }
 
     pub async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
-        self.store.get(key).await.map_err(fail)
+        self.bucket.get(key).map_err(fail)
     }
 
     pub async fn set(&self, key: &str, value: &[u8]) -> Result<(), StoreError> {
-        self.store.set(key, value).await.map_err(fail)
+        self.bucket.set(key, value).map_err(fail)
     }
 
     /// Several keys in one commit.
     pub fn set_many(&self, entries: &[(String, Vec<u8>)]) -> Result<(), StoreError> {
-        batch::set_many(self.bucket()?, entries).map_err(fail)
+        batch::set_many(&self.bucket, entries).map_err(fail)
     }
 
     /// Several keys gone in one commit.
     pub fn delete_many(&self, keys: &[String]) -> Result<(), StoreError> {
-        batch::delete_many(self.bucket()?, keys).map_err(fail)
+        batch::delete_many(&self.bucket, keys).map_err(fail)
     }
 
-    /// Reads `keys` at once: one `get` each, all in flight together (on
-    /// Redis they share one round trip). Never `batch::get_many`: Spin's
-    /// Redis backend sends `KEYS` for it, which fails or panics inside Spin.
+    /// Reads `keys`, one `get` each. Never `batch::get_many`: Spin's Redis
+    /// backend sends `KEYS` for it, which fails or panics inside Spin.
     pub async fn get_each(&self, keys: &[String]) -> Result<Vec<Option<Vec<u8>>>, StoreError> {
-        join_all(keys.iter().map(|key| self.get(key)))
-            .await
-            .into_iter()
-            .collect()
+        let mut values = Vec::with_capacity(keys.len());
+        for key in keys {
+            values.push(self.get(key).await?);
+        }
+        Ok(values)
     }
 
     /// Adds `delta` to a counter and returns the new value: exact under
@@ -202,7 +195,7 @@ impl Kv {
     pub async fn increment(&self, key: &str, delta: i64) -> Result<i64, StoreError> {
         #[cfg(not(feature = "no-atomics"))]
         {
-            atomics::increment(self.bucket()?, key, delta).map_err(fail)
+            atomics::increment(&self.bucket, key, delta).map_err(fail)
         }
         #[cfg(feature = "no-atomics")]
         {
@@ -221,7 +214,7 @@ impl Kv {
         Ok(parse_counter(&raw).unwrap_or(0))
     }
 
-    /// Reads several counters at once (see [`Kv::counter`]).
+    /// Reads several counters (see [`Kv::counter`]).
     pub async fn counters(&self, keys: &[String]) -> Result<Vec<u64>, StoreError> {
         Ok(self
             .get_each(keys)
@@ -291,7 +284,7 @@ impl Kv {
     #[cfg(not(feature = "no-atomics"))]
     pub async fn swap(&self, expected: &Task, new: &[u8]) -> Result<Swap, StoreError> {
         let key = keys::task(expected.id);
-        let cas = atomics::Cas::new(self.bucket()?, &key).map_err(fail)?;
+        let cas = atomics::Cas::new(&self.bucket, &key).map_err(fail)?;
         let current = cas.current().map_err(fail)?.and_then(|raw| decode(&raw));
         if current.as_ref().map(|t| t.version) != Some(expected.version) {
             return Ok(Swap::Lost);
@@ -335,7 +328,7 @@ impl Kv {
         expected: Option<&[u8]>,
         new: &[u8],
     ) -> Result<Swap, StoreError> {
-        let cas = atomics::Cas::new(self.bucket()?, key).map_err(fail)?;
+        let cas = atomics::Cas::new(&self.bucket, key).map_err(fail)?;
         if cas.current().map_err(fail)?.as_deref() != expected {
             return Ok(Swap::Lost);
         }
