@@ -148,9 +148,10 @@ pub const STRANDED_MS: u64 = 60_000;
 /// free slots to waiting calls in arrival order. While an instance is
 /// blocked in a synchronous call, its async calls are not polled, so a slot
 /// handed to one of them is never used; once every slot sits with such a
-/// call, every instance waits for ever (`control::a_thousand_tasks_due_in_the_
-/// same_second_all_start_within_seconds` on Redis hung this way). A blocked
-/// synchronous call is always polled, so it always takes its slot.
+/// call, every instance waits for ever (the test of a thousand tasks due in
+/// one second, in `tests/tests/control.rs`, hung this way on Redis, on the
+/// test host and under `spin up`). A blocked synchronous call is always
+/// polled, so it always takes its slot.
 pub struct Kv {
     bucket: wasi_store::Bucket,
 }
