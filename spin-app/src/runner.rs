@@ -199,32 +199,16 @@ async fn attempt(kv: &Kv, settings: &Settings, task: Task, claim: Claim) -> Opti
 /// outcome then lands in the history only).
 async fn finish(
     kv: &Kv,
-    mut task: Task,
+    task: Task,
     token: u64,
     at: Millis,
     outcome: bgtasks_core::WorkOutcome,
 ) -> Option<Task> {
-    for _ in 0..3 {
-        let before = task.clone();
-        task.finish(at, token, outcome.clone()).ok()?;
-        match kv.store(&before, &task).await.ok()? {
-            Swap::Won => {
-                after_store(kv, &task).await;
-                return Some(task);
-            }
-            Swap::Lost => task = kv.load(before.id).await.ok()??,
-        }
-    }
-    None
+    store_change(kv, task, |t| t.finish(at, token, outcome.clone()).is_ok()).await
 }
 
 /// Makes one callback delivery and stores how it went.
-async fn deliver(
-    kv: &Kv,
-    settings: &Settings,
-    mut task: Task,
-    claim: DeliveryClaim,
-) -> Option<Task> {
+async fn deliver(kv: &Kv, settings: &Settings, task: Task, claim: DeliveryClaim) -> Option<Task> {
     let callback = task.callback.as_ref()?;
     let delivery = callback.delivery.as_ref()?;
     let at = now();
@@ -247,10 +231,26 @@ async fn deliver(
         }
     };
     let at = now();
+    store_change(kv, task, |t| {
+        t.finish_callback(at, claim.token, outcome.clone()).is_ok()
+    })
+    .await
+}
+
+/// Applies `change` to `task` and stores it by compare-and-swap; when a
+/// racer stored first, applies it again to what the racer stored (at most
+/// three tries). `None` when the change no longer applies (`change` says
+/// false) or the store fails.
+async fn store_change(
+    kv: &Kv,
+    mut task: Task,
+    mut change: impl FnMut(&mut Task) -> bool,
+) -> Option<Task> {
     for _ in 0..3 {
         let before = task.clone();
-        task.finish_callback(at, claim.token, outcome.clone())
-            .ok()?;
+        if !change(&mut task) {
+            return None;
+        }
         match kv.store(&before, &task).await.ok()? {
             Swap::Won => {
                 after_store(kv, &task).await;

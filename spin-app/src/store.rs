@@ -290,12 +290,20 @@ impl Kv {
         if current.as_ref().map(|t| t.version) != Some(expected.version) {
             return Ok(Swap::Lost);
         }
+        self.swap_in(cas, &key, new).await
+    }
+
+    /// Swaps `new` in through `cas` (whose `current` was checked). Spin on
+    /// Redis reports every swap as failed, even one that wrote, so a failure
+    /// is read back: every value swapped in differs from all the key held
+    /// before (records are stamped, see `Kv::store`), so finding it there
+    /// means this write is the one that landed.
+    #[cfg(not(feature = "no-atomics"))]
+    async fn swap_in(&self, cas: atomics::Cas, key: &str, new: &[u8]) -> Result<Swap, StoreError> {
         match atomics::swap(cas, new) {
             Ok(()) => Ok(Swap::Won),
             Err(atomics::CasError::CasFailed(_)) => {
-                // Every value swapped in is stamped (see `Kv::store`), so
-                // finding it there means this write is the one that landed.
-                let now = self.get(&key).await?;
+                let now = self.get(key).await?;
                 Ok(if now.as_deref() == Some(new) {
                     Swap::Won
                 } else {
@@ -333,18 +341,7 @@ impl Kv {
         if cas.current().map_err(fail)?.as_deref() != expected {
             return Ok(Swap::Lost);
         }
-        match atomics::swap(cas, new) {
-            Ok(()) => Ok(Swap::Won),
-            Err(atomics::CasError::CasFailed(_)) => {
-                let now = self.get(key).await?;
-                Ok(if now.as_deref() == Some(new) {
-                    Swap::Won
-                } else {
-                    Swap::Lost
-                })
-            }
-            Err(atomics::CasError::StoreError(e)) => Err(fail(e)),
-        }
+        self.swap_in(cas, key, new).await
     }
 
     /// Without atomics: compare, then write.
