@@ -139,10 +139,13 @@ async fn a_client_error_gives_the_callback_up_at_once_and_never_touches_the_task
 async fn a_manual_retry_reports_its_end_again_under_a_new_webhook_id() {
     let svc = service_vars(&[LOOPBACK]).await;
     let hook = Receiver::start(vec![]).await.unwrap();
+    // Each attempt takes 300 ms, so the read right after the retry finds
+    // the second attempt still running (at 10 ms, on Redis it had already
+    // ended and delivered).
     let id = submit(
         svc.addr(),
         "/notify/",
-        &with_callback(notification(10, 1), &hook.url("/cb")),
+        &with_callback(notification(300, 1), &hook.url("/cb")),
     )
     .await;
     let first = delivered(svc.addr(), &id, Duration::from_secs(5)).await;
